@@ -1,0 +1,45 @@
+import { Injectable } from '@nestjs/common';
+import { mkdirSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { SampleConfig } from './sample.config.js';
+
+/** Model weights on disk, one JSON file per checkpoint name. */
+@Injectable()
+export class CheckpointStore {
+  readonly dir: string;
+
+  constructor(config: SampleConfig) {
+    this.dir = config.checkpointDir;
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  async save(name: string, weights: Float64Array, labeledCount: number): Promise<void> {
+    const file = this.pathOf(name);
+    const json = JSON.stringify({ format: 'softmax-regression/1', labeled_count: labeledCount, weights: Array.from(weights) });
+    // Written aside, then renamed: a test or infer never reads half a checkpoint.
+    await writeFile(`${file}.tmp`, json);
+    await rename(`${file}.tmp`, file);
+  }
+
+  async load(name: string): Promise<Float64Array> {
+    let text: string;
+    try {
+      text = await readFile(this.pathOf(name), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new Error(`checkpoint "${name}" does not exist in ${this.dir}: train it first`);
+      }
+      throw error;
+    }
+    return Float64Array.from((JSON.parse(text) as { weights: number[] }).weights);
+  }
+
+  // The module already refuses names that could leave the folder; this holds even if that
+  // rule is loosened.
+  private pathOf(name: string): string {
+    const file = resolve(join(this.dir, name));
+    if (dirname(file) !== resolve(this.dir)) throw new Error(`checkpoint name "${name}" leaves ${this.dir}`);
+    return file;
+  }
+}

@@ -1,0 +1,15 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from './app.module.js';
+import { SampleConfig } from './sample.config.js';
+
+async function bootstrap(): Promise<void> {
+  const app = await NestFactory.create(AppModule);
+  app.enableShutdownHooks();
+  const { port, token, checkpointDir } = app.get(SampleConfig);
+  await app.listen(port);
+  new Logger('Sample').log(`serving on port ${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`);
+}
+
+void bootstrap();

@@ -1,0 +1,20 @@
+import { resolve } from 'node:path';
+
+/** The sample's settings, read from the environment. */
+export class SampleConfig {
+  /** `PORT`, 5000 by default. */
+  readonly port: number;
+  /** `ALECTIO_TOKEN`: the bearer token the platform must send; unset turns authentication off. */
+  readonly token?: string;
+  /** `ALECTIO_CKPT_DIR`: the folder checkpoints are written to (`./checkpoints`), created when missing. */
+  readonly checkpointDir: string;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    this.port = Number(env.PORT || 5000);
+    if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
+      throw new Error(`PORT must be a port number, got "${env.PORT}"`);
+    }
+    this.token = env.ALECTIO_TOKEN || undefined;
+    this.checkpointDir = resolve(env.ALECTIO_CKPT_DIR || 'checkpoints');
+  }
+}

@@ -1,0 +1,36 @@
+import { HandlerKind } from './alectio.constants.js';
+
+const decorator = (kind: HandlerKind): string =>
+  ({ train: '@Train()', test: '@Test()', infer: '@Infer()' })[kind];
+
+export const MISSING_HANDLER = (kind: HandlerKind): string =>
+  `No method is decorated with ${decorator(kind)}. nestjs-alectio serves POST /${kind} by calling it: ` +
+  `decorate one method of a provider (an @Injectable() listed in some module's providers).`;
+
+export const DUPLICATE_HANDLER = (kind: HandlerKind, methods: string[]): string =>
+  `${methods.length} methods are decorated with ${decorator(kind)}: ${methods.join(' and ')}. ` +
+  `POST /${kind} must call exactly one; remove the decorator from the others.`;
+
+export const NON_STATIC_HANDLER = (kind: HandlerKind, method: string, className: string): string =>
+  `${decorator(kind)} is on ${method}, but ${className} is request-scoped or transient (itself or through ` +
+  `a dependency), so there is no single instance to call. Make ${className} a default-scoped (singleton) provider.`;
+
+export const METHOD_FAILED = (kind: HandlerKind, method: string, reason: string): string =>
+  `${kind} failed in ${method}: ${reason}`;
+
+export const BAD_RESULT = (kind: HandlerKind, method: string, reason: string): string =>
+  `${kind} in ${method} returned a result that breaks the protocol: ${reason}`;
+
+export const TRAINING_RUNNING = (ckpt: string): string =>
+  `a training run is in progress, writing checkpoint "${ckpt}"; one training at a time: retry when it ends`;
+
+export const CHECKPOINT_BEING_TRAINED = (kind: HandlerKind, ckpt: string): string =>
+  `cannot ${kind} on checkpoint "${ckpt}": a training run is still writing it; retry when it ends`;
+
+export const UNAUTHORIZED = 'a valid token is required: send the header "Authorization: Bearer <token>"';
+
+export const NOT_JSON = (contentType: string | undefined): string =>
+  `body must be JSON sent with "Content-Type: application/json", got ${contentType ? `"${contentType}"` : 'no Content-Type'}`;
+
+export const TOO_LARGE = (limit: number): string =>
+  `request body is larger than the limit of ${limit} bytes (${(limit / 1048576).toFixed(1)} MiB); raise bodyLimit in AlectioModule.forRoot() if this is a real payload`;

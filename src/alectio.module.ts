@@ -1,0 +1,54 @@
+import { DynamicModule, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { createAlectioController } from './alectio.controller.js';
+import { AlectioExplorer } from './alectio.explorer.js';
+import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
+import { routePathProvider } from './alectio.providers.js';
+import { AlectioRegistry } from './alectio.registry.js';
+import { RunTracker } from './alectio.run-tracker.js';
+import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
+import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
+import { CallLogger } from './http/call.logger.js';
+import { RequestGate } from './http/request-gate.js';
+import { TokenVerifier } from './http/token.verifier.js';
+import { PayloadValidator } from './validation/payload.validator.js';
+
+/**
+ * Serves the app's `@Train()`, `@Test()` and `@Infer()` methods to the active-learning
+ * platform, as PROTOCOL.md describes: `AlectioModule.forRoot()` in the root module's imports.
+ */
+@Module({
+  imports: [DiscoveryModule],
+  providers: [
+    AlectioRegistry,
+    AlectioExplorer,
+    PayloadValidator,
+    RunTracker,
+    CallLogger,
+    TokenVerifier,
+    AlectioAuthGuard,
+    AlectioExceptionFilter,
+    RequestGate,
+  ],
+  exports: [AlectioRegistry],
+})
+export class AlectioModule extends ConfigurableModuleClass {
+  /** The module with these options; every one is optional (`forRoot()` alone serves the protocol). */
+  static override forRoot(options: typeof OPTIONS_TYPE = {}): DynamicModule {
+    return withRoutes(super.forRoot(options));
+  }
+
+  /** The module with options from a factory: `{ imports, inject, useFactory }`, or `useClass`/`useExisting`. */
+  static override forRootAsync(options: typeof ASYNC_OPTIONS_TYPE): DynamicModule {
+    return withRoutes(super.forRootAsync(options));
+  }
+}
+
+function withRoutes(module: DynamicModule): DynamicModule {
+  const controller = createAlectioController();
+  return {
+    ...module,
+    controllers: [...(module.controllers ?? []), controller],
+    providers: [...(module.providers ?? []), routePathProvider(controller)],
+  };
+}

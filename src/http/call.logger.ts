@@ -1,0 +1,29 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
+import type { ProtocolError } from './protocol-response.js';
+
+/** One line per call: endpoint, list sizes, duration, outcome; a failure's stack goes here, not to the client. */
+@Injectable()
+export class CallLogger {
+  private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
+
+  succeeded(endpoint: string, details: string, started: number): void {
+    this.logger.log(`${endpoint}${details} -> 200 in ${elapsed(started)}`);
+  }
+
+  failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
+    const message = Array.isArray(error.message) ? error.message.join('; ') : error.message;
+    const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${message}`;
+    if (error.status >= 500) this.logger.error(line, stackOf(cause));
+    else this.logger.warn(line);
+  }
+}
+
+function elapsed(started: number): string {
+  return `${(performance.now() - started).toFixed(1)} ms`;
+}
+
+function stackOf(cause: unknown): string | undefined {
+  const inner = cause instanceof Error && cause.cause instanceof Error ? cause.cause : cause;
+  return inner instanceof Error ? inner.stack : undefined;
+}

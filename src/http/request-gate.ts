@@ -1,0 +1,104 @@
+import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
+import bodyParser from 'body-parser';
+import type { NextFunction, Request, Response } from 'express';
+import { ALECTIO_LOGGER_CONTEXT, DEFAULT_BODY_LIMIT, HANDLER_KINDS, HandlerKind } from '../alectio.constants.js';
+import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
+import { NOT_JSON, TOO_LARGE, UNAUTHORIZED } from '../alectio.messages.js';
+import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
+import { CallLogger } from './call.logger.js';
+import { protocolError, sendJson } from './protocol-response.js';
+import { TokenVerifier } from './token.verifier.js';
+
+type BodyParserError = Error & { type?: string; limit?: number; status?: number };
+
+/**
+ * What has to happen before Nest sees a request to POST /train, /test or /infer: the token
+ * check (401 before a byte of the body is read), then the body, parsed with the module's own
+ * limit (64 MiB by default) while the app's other routes keep theirs.
+ *
+ * It is mounted on Express as soon as the HTTP adapter exists, before `app.init()` adds Nest's
+ * app-wide JSON parser (100 KiB), which then sees the body parsed and leaves it. Route-level
+ * middleware would run after that parser, too late for both jobs.
+ */
+@Injectable()
+export class RequestGate {
+  private readonly parseJson: ReturnType<typeof bodyParser.json>;
+  private routes?: { globalPrefix: string; byPath: Map<string, HandlerKind> };
+
+  constructor(
+    adapterHost: HttpAdapterHost,
+    private readonly appConfig: ApplicationConfig,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
+    private readonly verifier: TokenVerifier,
+    private readonly calls: CallLogger,
+  ) {
+    // Any content type reaches the parser: the type check before it gives the protocol's 400.
+    this.parseJson = bodyParser.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, strict: true, type: () => true });
+    adapterHost.init$.subscribe(() => this.mount(adapterHost));
+  }
+
+  private mount(adapterHost: HttpAdapterHost): void {
+    const adapter = adapterHost.httpAdapter;
+    if (adapter.getType() !== 'express') {
+      new Logger(ALECTIO_LOGGER_CONTEXT).warn(
+        `nestjs-alectio is built for @nestjs/platform-express; on ${adapter.getType()} the token is checked ` +
+          `after the body is read and the body limit is the app's own`,
+      );
+      return;
+    }
+    // Not named "jsonParser": Nest would take it for its own and skip the app-wide parser.
+    const gate = (req: Request, res: Response, next: NextFunction): void => this.handle(req, res, next);
+    adapter.use(gate);
+  }
+
+  private handle(req: Request, res: Response, next: NextFunction): void {
+    const kind = req.method === 'POST' ? this.kindOf(req.path) : undefined;
+    if (!kind) return next();
+    const started = performance.now();
+    const reject = (status: number, message: string): void => {
+      const error = protocolError(status, message);
+      this.calls.failed(`POST /${kind}`, '', started, error);
+      sendJson(res, status, JSON.stringify(error));
+    };
+    if (!this.verifier.isAuthorized(req.headers.authorization)) return reject(HttpStatus.UNAUTHORIZED, UNAUTHORIZED);
+    if (!req.is('application/json')) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(req.headers['content-type']));
+    this.parseJson(req, res, (error?: BodyParserError) => {
+      if (error) return reject(...this.parseFailure(error));
+      // A training run may take hours: no idle timeout of this server may cut its answer off.
+      req.socket.setTimeout(0);
+      next();
+    });
+  }
+
+  private parseFailure(error: BodyParserError): [number, string] {
+    switch (error.type) {
+      case 'entity.too.large':
+        return [HttpStatus.PAYLOAD_TOO_LARGE, TOO_LARGE(error.limit ?? 0)];
+      case 'entity.parse.failed':
+        return [HttpStatus.BAD_REQUEST, `body is not valid JSON: ${error.message}`];
+      default:
+        return [HttpStatus.BAD_REQUEST, `body could not be read: ${error.message}`];
+    }
+  }
+
+  /** Which endpoint a path is, following the app's global prefix as the router does. */
+  private kindOf(path: string): HandlerKind | undefined {
+    const globalPrefix = this.appConfig.getGlobalPrefix();
+    if (this.routes?.globalPrefix !== globalPrefix) {
+      const base = joinPath(globalPrefix, this.options.prefix ?? '');
+      const byPath = new Map(HANDLER_KINDS.map((kind) => [normalize(`${base}/${kind}`), kind] as const));
+      this.routes = { globalPrefix, byPath };
+    }
+    return this.routes.byPath.get(normalize(path));
+  }
+}
+
+function joinPath(...parts: string[]): string {
+  return parts.map((part) => part.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
+}
+
+// Express routes ignore case and a trailing slash; so must the gate, or it could be stepped around.
+function normalize(path: string): string {
+  return `/${path.toLowerCase().replace(/^\/+|\/+$/g, '')}`;
+}

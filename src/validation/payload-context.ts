@@ -1,0 +1,47 @@
+import type { ValidationArguments } from 'class-validator';
+
+/**
+ * What a payload's rules need beyond the payload itself. class-validator has no per-call
+ * context, so the validator hangs this on the DTO instance under a symbol while it runs.
+ */
+export interface PayloadContext {
+  poolSize?: number;
+  isCheckpointName: (name: string) => boolean;
+  /** The checkpoint-name rule in words, for messages. */
+  checkpointRule: string;
+  /** A constraint's message for this call, naming the first bad position and value. */
+  notes: Map<string, string>;
+}
+
+export const PAYLOAD_CONTEXT = Symbol('alectio:payload_context');
+
+export function contextOf(args: ValidationArguments): PayloadContext {
+  return (args.object as Record<symbol, PayloadContext>)[PAYLOAD_CONTEXT];
+}
+
+/** Records why `rule` failed on this property, for the constraint's `defaultMessage`. */
+export function fail(args: ValidationArguments, rule: string, message: string): false {
+  contextOf(args).notes.set(`${rule}:${args.property}`, message);
+  return false;
+}
+
+export function noteOf(args: ValidationArguments, rule: string): string {
+  return contextOf(args).notes.get(`${rule}:${args.property}`) ?? `${args.property} is invalid`;
+}
+
+/** A value as it appears in a message: JSON, cut short. */
+export function show(value: unknown): string {
+  let text: string;
+  try {
+    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
