@@ -14,5 +14,6 @@ export default {
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
+  reporters: ['default', '<rootDir>/test/summary.reporter.js'],
   testTimeout: 60000,
 };

@@ -1,0 +1,135 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import request from 'supertest';
+import { AppModule } from '../sample/app.module.js';
+
+const TOKEN = 'sample-token';
+const auth = { Authorization: `Bearer ${TOKEN}` };
+
+/** Accuracy of a /test answer. */
+function accuracy(body: { predictions: Record<string, number>; labels: Record<string, number> }): number {
+  const keys = Object.keys(body.labels);
+  return keys.filter((k) => body.predictions[k] === body.labels[k]).length / keys.length;
+}
+
+/** Shannon entropy of the softmax of some logits: the more even, the less sure the model. */
+function entropy(logits: number[]): number {
+  const max = Math.max(...logits);
+  const exp = logits.map((z) => Math.exp(z - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return -exp.reduce((h, e) => h + (e / sum) * Math.log(e / sum), 0);
+}
+
+describe('the sample: MNIST digits served through nestjs-alectio', () => {
+  let app: INestApplication;
+  let url: string;
+  let root: string;
+  let checkpoints: string;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'alectio-sample-'));
+    checkpoints = join(root, 'not', 'yet', 'there');
+    process.env.ALECTIO_CKPT_DIR = checkpoints;
+    process.env.ALECTIO_TOKEN = TOKEN;
+    app = await NestFactory.create(AppModule, { logger: false });
+    await app.listen(0, '127.0.0.1');
+    url = await app.getUrl();
+  });
+  afterAll(async () => {
+    await app.close();
+    delete process.env.ALECTIO_CKPT_DIR;
+    delete process.env.ALECTIO_TOKEN;
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('reports its pool on /health without a token, and creates its checkpoint folder', async () => {
+    const res = await request(url).get('/health').expect(200);
+    expect(res.body).toEqual({ status: 200, handlers: { train: true, test: true, infer: true }, pool_size: 7000 });
+    expect(existsSync(checkpoints)).toBe(true);
+  });
+
+  it('requires the token from ALECTIO_TOKEN', async () => {
+    const res = await request(url).post('/train').send({ labeled: [1], ckpt_file: 'x' }).expect(401);
+    expect(res.body.error).toBe('Unauthorized');
+  });
+
+  it('runs two active-learning loops, and accuracy rises far above chance', async () => {
+    const poolSize = 7000;
+    // Loop 0: an initial set of 100 spread over the pool, ten of each digit (index i is digit i % 10).
+    let labeled = Array.from({ length: 100 }, (_, i) => i * 70 + (i % 10));
+    const accuracies: number[] = [];
+    let previous: string | null = null;
+    for (let loop = 0; loop < 2; loop++) {
+      const ckpt = `ckpt_${loop}`;
+      await request(url).post('/train').set(auth).send({ labeled, resume_from: previous, ckpt_file: ckpt }).expect(200, { status: 200 });
+      expect(readdirSync(checkpoints)).toContain(ckpt);
+
+      const test = await request(url).post('/test').set(auth).send({ ckpt_file: ckpt }).expect(200);
+      expect(Object.keys(test.body.predictions)).toHaveLength(1500);
+      expect(Object.keys(test.body.labels)).toEqual(Object.keys(test.body.predictions));
+      accuracies.push(accuracy(test.body));
+
+      const taken = new Set(labeled);
+      const unlabeled = Array.from({ length: poolSize }, (_, i) => i).filter((i) => !taken.has(i));
+      const infer = await request(url).post('/infer').set(auth).send({ unlabeled, ckpt_file: ckpt }).expect(200);
+      const outputs = infer.body.outputs as Record<string, number[]>;
+      expect(Object.keys(outputs)).toHaveLength(unlabeled.length);
+      for (const index of [unlabeled[0], unlabeled.at(-1)!]) {
+        expect(outputs[index]).toHaveLength(10);
+        expect(outputs[index].every(Number.isFinite)).toBe(true);
+      }
+      // The next 200 to label: those the model is least sure of.
+      const next = unlabeled.sort((a, b) => entropy(outputs[b]) - entropy(outputs[a])).slice(0, 200);
+      labeled = [...labeled, ...next];
+      previous = ckpt;
+    }
+    expect(accuracies[0]).toBeGreaterThan(0.5);
+    expect(accuracies[1]).toBeGreaterThan(accuracies[0]);
+    expect(accuracies[1]).toBeGreaterThan(0.7);
+  });
+
+  it('keeps answering /health and the 409s while it trains', async () => {
+    const labeled = Array.from({ length: 3000 }, (_, i) => i);
+    let trained = false;
+    const training = request(url)
+      .post('/train')
+      .set(auth)
+      .send({ labeled, ckpt_file: 'ckpt_long' })
+      .then((res) => {
+        trained = true;
+        return res;
+      });
+    // Wait until the run holds the training slot.
+    let conflict;
+    do {
+      conflict = await request(url).post('/train').set(auth).send({ labeled: [1], ckpt_file: 'other' });
+    } while (conflict.status !== 409 && !trained);
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.message).toContain('"ckpt_long"');
+    await request(url).get('/health').expect(200);
+    const test = await request(url).post('/test').set(auth).send({ ckpt_file: 'ckpt_long' });
+    expect(test.status).toBe(409);
+    expect(trained).toBe(false);
+    expect((await training).status).toBe(200);
+  });
+
+  it('answers 500 naming a missing checkpoint, then goes on', async () => {
+    const res = await request(url).post('/test').set(auth).send({ ckpt_file: 'never_trained' }).expect(500);
+    expect(res.body).toEqual({
+      status: 500,
+      error: 'Internal Server Error',
+      message: expect.stringMatching(/^test failed in DigitsModel#test: checkpoint "never_trained" does not exist in .*: train it first$/),
+    });
+    await request(url).post('/test').set(auth).send({ ckpt_file: 'ckpt_0' }).expect(200);
+  });
+
+  it('writes nothing outside its checkpoint folder', async () => {
+    const res = await request(url).post('/train').set(auth).send({ labeled: [1], ckpt_file: '../escaped' }).expect(400);
+    expect(res.body.message[0]).toContain('ckpt_file must be a plain file name');
+    expect(existsSync(join(checkpoints, '..', 'escaped'))).toBe(false);
+  });
+});
