@@ -104,8 +104,9 @@ export class AlectioController {
       if (kind === 'test') return serializeTestResult(result);
       return serializeInferResult(result, (payload as PayloadOf<'infer'>).unlabeled);
     } catch (error) {
-      if (!(error instanceof ResultContractError)) throw error;
-      throw new InternalServerErrorException(BAD_RESULT(kind, handler.name, error.message), { cause: error });
+      // A getter or toJSON of the customer's result may throw too: still their method's result.
+      const reason = error instanceof ResultContractError ? error.message : `reading it threw: ${messageOf(error)}`;
+      throw new InternalServerErrorException(BAD_RESULT(kind, handler.name, reason), { cause: error });
     }
   }
 }

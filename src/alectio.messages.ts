@@ -32,5 +32,13 @@ export const UNAUTHORIZED = 'a valid token is required: send the header "Authori
 export const NOT_JSON = (contentType: string | undefined): string =>
   `body must be JSON sent with "Content-Type: application/json", got ${contentType ? `"${contentType}"` : 'no Content-Type'}`;
 
+export const EMPTY_BODY = 'body is empty: send a JSON object with "Content-Type: application/json"';
+
 export const TOO_LARGE = (limit: number): string =>
-  `request body is larger than the limit of ${limit} bytes (${(limit / 1048576).toFixed(1)} MiB); raise bodyLimit in AlectioModule.forRoot() if this is a real payload`;
+  `request body is larger than the limit of ${limit} bytes (${readableBytes(limit)}); ` +
+  `raise bodyLimit in AlectioModule.forRoot() if this is a real payload`;
+
+function readableBytes(bytes: number): string {
+  if (bytes >= 1048576) return `${+(bytes / 1048576).toFixed(1)} MiB`;
+  return bytes >= 1024 ? `${+(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
+}

@@ -4,7 +4,7 @@ import bodyParser from 'body-parser';
 import type { NextFunction, Request, Response } from 'express';
 import { ALECTIO_LOGGER_CONTEXT, DEFAULT_BODY_LIMIT, HANDLER_KINDS, HandlerKind } from '../alectio.constants.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import { NOT_JSON, TOO_LARGE, UNAUTHORIZED } from '../alectio.messages.js';
+import { EMPTY_BODY, NOT_JSON, TOO_LARGE, UNAUTHORIZED } from '../alectio.messages.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import { CallLogger } from './call.logger.js';
 import { protocolError, sendJson } from './protocol-response.js';
@@ -33,8 +33,9 @@ export class RequestGate {
     private readonly verifier: TokenVerifier,
     private readonly calls: CallLogger,
   ) {
-    // Any content type reaches the parser: the type check before it gives the protocol's 400.
-    this.parseJson = bodyParser.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, strict: true, type: () => true });
+    // The gate checks the content type itself, for the protocol's 400. Not strict: a body of
+    // valid JSON that is not an object is told so by the validator, not called invalid JSON.
+    this.parseJson = bodyParser.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, strict: false, type: () => true });
     adapterHost.init$.subscribe(() => this.mount(adapterHost));
   }
 
@@ -62,7 +63,9 @@ export class RequestGate {
       sendJson(res, status, JSON.stringify(error));
     };
     if (!this.verifier.isAuthorized(req.headers.authorization)) return reject(HttpStatus.UNAUTHORIZED, UNAUTHORIZED);
-    if (!req.is('application/json')) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(req.headers['content-type']));
+    const type = req.is('application/json');
+    if (type === null) return reject(HttpStatus.BAD_REQUEST, EMPTY_BODY); // no Content-Length, no chunks
+    if (!type) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(req.headers['content-type']));
     this.parseJson(req, res, (error?: BodyParserError) => {
       if (error) return reject(...this.parseFailure(error));
       // A training run may take hours: no idle timeout of this server may cut its answer off.

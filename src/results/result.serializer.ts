@@ -20,8 +20,8 @@ export function serializeTestResult(result: unknown): string {
     const predictedKeys = new Set(predicted.map(([key]) => key));
     const unpredicted = labelled.filter(([key]) => !predictedKeys.has(key));
     const problems = [
-      unlabelled.length && `${unlabelled.length} predictions have no label, first index ${unlabelled[0][0]}`,
-      unpredicted.length && `${unpredicted.length} labels have no prediction, first index ${unpredicted[0][0]}`,
+      unlabelled.length && `${count(unlabelled.length, 'prediction')} without a label, first index ${unlabelled[0][0]}`,
+      unpredicted.length && `${count(unpredicted.length, 'label')} without a prediction, first index ${unpredicted[0][0]}`,
     ].filter(Boolean);
     throw new ResultContractError(
       `test returned predictions and labels for different indices: ${problems.join('; ')}`,
@@ -120,6 +120,10 @@ function entriesByIndex(keyed: unknown, what: string): Entries {
 
 function objectJson(entries: Entries, what: string): string {
   return `{${entries.map(([key, value]) => `"${key}":${toJson(value, `${what} for index ${key}`)}`).join(',')}}`;
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }
 
 function extraKeys(keys: string[], requested: number[]): string[] {

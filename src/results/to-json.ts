@@ -22,7 +22,7 @@ export function toJson(value: unknown, where: string, depth = 0): string {
       throw new ResultContractError(`${where} is ${describe(value)}, which JSON cannot carry`);
   }
   if (value === null) return 'null';
-  if (depth >= MAX_DEPTH) throw new ResultContractError(`${where} is nested deeper than ${MAX_DEPTH} levels`);
+  if (depth >= MAX_DEPTH) throw new ResultContractError(`${where} is nested deeper than ${MAX_DEPTH} levels (a cycle?)`);
   if (Array.isArray(value)) return numberArrayJson(value) ?? arrayJson(value, where, depth);
   if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return typedArrayJson(value, where);
   if (value instanceof Map) {

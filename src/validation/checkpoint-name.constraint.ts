@@ -19,7 +19,8 @@ class IsCheckpointNameConstraint implements ValidatorConstraintInterface {
     }
     const context = contextOf(args);
     if (!context.isCheckpointName(value)) {
-      return fail(args, 'isCheckpointName', `${field} must be ${context.checkpointRule}, got ${show(value)}`);
+      const length = value.length > 57 ? ` (${value.length} characters)` : '';
+      return fail(args, 'isCheckpointName', `${field} must be ${context.checkpointRule}, got ${show(value)}${length}`);
     }
     return true;
   }

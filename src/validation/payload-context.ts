@@ -29,14 +29,16 @@ export function noteOf(args: ValidationArguments, rule: string): string {
   return contextOf(args).notes.get(`${rule}:${args.property}`) ?? `${args.property} is invalid`;
 }
 
-/** A value as it appears in a message: JSON, cut short. */
+/** A value as it appears in a message: JSON, cut short. Never throws, whatever the client sent. */
 export function show(value: unknown): string {
-  let text: string;
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value); // JSON would say null
+  let text: string | undefined;
   try {
-    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+    text = JSON.stringify(value);
   } catch {
-    text = String(value);
+    // Nested too deep for the stack (JSON.parse takes more depth than stringify does).
   }
+  if (text === undefined) return value === undefined ? 'undefined' : typeName(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

@@ -51,10 +51,10 @@ describe('serializeTestResult', () => {
 
   it('names the indices that predictions and labels do not share', () => {
     expect(() => serializeTestResult({ predictions: { 0: 1, 1: 1, 7: 2 }, labels: { 0: 1, 1: 1, 3: 2 } })).toThrow(
-      'test returned predictions and labels for different indices: 1 predictions have no label, first index 7; 1 labels have no prediction, first index 3',
+      'test returned predictions and labels for different indices: 1 prediction without a label, first index 7; 1 label without a prediction, first index 3',
     );
     expect(() => serializeTestResult({ predictions: [1], labels: [1, 2] })).toThrow(
-      '1 labels have no prediction, first index 1',
+      '1 label without a prediction, first index 1',
     );
   });
 
