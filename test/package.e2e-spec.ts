@@ -380,6 +380,20 @@ describe('the published package', () => {
         expect(res).toEqual({ status: 200, json: { status: 200, outputs: { 3: [3, -3, 0.5], 8: [8, -8, 0.5] } } });
       }));
 
+    it('ships the nestjs-alectio command, whose simulate runs the loop against this app', () =>
+      app.check(async () => {
+        const installed = join(app.dir, 'node_modules', 'nestjs-alectio');
+        const bin = join(installed, JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).bin['nestjs-alectio']);
+        expect(readFileSync(bin, 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
+        const out = join(app.dir, 'report');
+        const args = ['simulate', '--url', app.url, '--pool-size', '30', '--initial', '10', '--batch', '5', '--loops', '2', '--out', out];
+        const { stdout } = await run(process.execPath, [bin, ...args], app.dir);
+        expect(stdout).toContain('| labeled | entropy (mean accuracy) |');
+        const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+        expect(report.runs[0].loops.map((l: { labeled_count: number }) => l.labeled_count)).toEqual([10, 15]);
+        expect(existsSync(join(out, 'report.html'))).toBe(true);
+      }));
+
     it('validates the body (class-validator works through the install)', () =>
       app.check(async () => {
         const res = await app.request('POST', '/train', { labeled: [], ckpt_file: '../x' });

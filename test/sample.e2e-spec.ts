@@ -1,11 +1,8 @@
-import type { INestApplication } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import request from 'supertest';
-import { AppModule } from '../sample/app.module.js';
+import { RunningSample, startSample } from './fixtures/sample.app.js';
 
 const TOKEN = 'sample-token';
 const auth = { Authorization: `Bearer ${TOKEN}` };
@@ -25,26 +22,15 @@ function entropy(logits: number[]): number {
 }
 
 describe('the sample: MNIST digits served through nestjs-alectio', () => {
-  let app: INestApplication;
+  let sample: RunningSample;
   let url: string;
-  let root: string;
   let checkpoints: string;
 
   beforeAll(async () => {
-    root = mkdtempSync(join(tmpdir(), 'alectio-sample-'));
-    checkpoints = join(root, 'not', 'yet', 'there');
-    process.env.ALECTIO_CKPT_DIR = checkpoints;
-    process.env.ALECTIO_TOKEN = TOKEN;
-    app = await NestFactory.create(AppModule, { logger: false });
-    await app.listen(0, '127.0.0.1');
-    url = await app.getUrl();
+    sample = await startSample({ token: TOKEN, checkpointsUnder: join('not', 'yet', 'there') });
+    ({ url, checkpoints } = sample);
   });
-  afterAll(async () => {
-    await app.close();
-    delete process.env.ALECTIO_CKPT_DIR;
-    delete process.env.ALECTIO_TOKEN;
-    rmSync(root, { recursive: true, force: true });
-  });
+  afterAll(() => sample.close());
 
   it('reports its pool on /health without a token, and creates its checkpoint folder', async () => {
     const res = await request(url).get('/health').expect(200);

@@ -1,0 +1,157 @@
+import { classificationMetrics, ClassificationMetrics } from './metrics.js';
+import { ProtocolClient, SimulationError } from './protocol.client.js';
+import { logitsOf, selectNext, StrategyName } from './query-strategies.js';
+import { sample, seededRandom } from './seeded-random.js';
+
+export type Phase = 'train' | 'test' | 'infer' | 'select';
+
+export interface RunSettings {
+  poolSize: number;
+  /** Size of the labeled set of loop 0, drawn at random with the seed. */
+  initial: number;
+  /** Indices added per loop. */
+  batch: number;
+  loops: number;
+  strategy: StrategyName;
+  seed: number;
+}
+
+/** One loop as the report records it. */
+export interface LoopRecord {
+  loop: number;
+  ckpt_file: string;
+  resume_from: string | null;
+  labeled_count: number;
+  /** The indices chosen at the end of this loop, to be labeled for the next. */
+  selected: number[];
+  metrics: ClassificationMetrics;
+  /** Wall time of each phase, in milliseconds. */
+  timings: Record<Phase, number>;
+  /** Bytes of each request and answer. */
+  sizes: Record<'train' | 'test' | 'infer', { request: number; response: number }>;
+}
+
+export interface RunRecord {
+  strategy: StrategyName;
+  seed: number;
+  /** Loop 0's labeled set. */
+  initial: number[];
+  loops: LoopRecord[];
+}
+
+export interface LoopEvents {
+  phase?(loop: number, phase: Phase): void;
+  /** After every loop, with the run so far: the report is rewritten here. */
+  loopDone?(run: RunRecord): Promise<void> | void;
+}
+
+/**
+ * The platform's loop: loop 0 labels `initial` indices at random; then each loop trains on the
+ * labeled set (resuming from the last checkpoint), tests the checkpoint, infers on every
+ * unlabeled index, and labels the `batch` chosen by the strategy.
+ */
+export async function runLoops(client: ProtocolClient, settings: RunSettings, events: LoopEvents = {}): Promise<RunRecord> {
+  const random = seededRandom(settings.seed);
+  const all = Array.from({ length: settings.poolSize }, (_, i) => i);
+  const labeled = new Set(sample(all, settings.initial, random));
+  const run: RunRecord = { strategy: settings.strategy, seed: settings.seed, initial: [...labeled].sort((a, b) => a - b), loops: [] };
+  let previous: string | null = null;
+
+  for (let loop = 0; loop < settings.loops; loop++) {
+    const ckpt = `ckpt_${loop}`;
+    const labeledList = [...labeled].sort((a, b) => a - b);
+
+    events.phase?.(loop, 'train');
+    const train = await client.post('/train', { labeled: labeledList, resume_from: previous, ckpt_file: ckpt });
+
+    events.phase?.(loop, 'test');
+    const test = await client.post<{ predictions?: unknown; labels?: unknown }>('/test', { ckpt_file: ckpt });
+    const metrics = metricsOf(test.body);
+
+    events.phase?.(loop, 'infer');
+    const unlabeled = all.filter((i) => !labeled.has(i));
+    const infer = await client.post<{ outputs?: unknown }>('/infer', { unlabeled, ckpt_file: ckpt });
+    const outputs = outputsOf(infer.body, unlabeled);
+
+    events.phase?.(loop, 'select');
+    const selectStarted = performance.now();
+    const selected = selectNext(settings.strategy, outputs, settings.batch, random);
+    for (const index of selected) labeled.add(index);
+    const selectMs = performance.now() - selectStarted;
+
+    run.loops.push({
+      loop,
+      ckpt_file: ckpt,
+      resume_from: previous,
+      labeled_count: labeledList.length,
+      selected,
+      metrics,
+      timings: { train: train.ms, test: test.ms, infer: infer.ms, select: selectMs },
+      sizes: {
+        train: { request: train.requestBytes, response: train.responseBytes },
+        test: { request: test.requestBytes, response: test.responseBytes },
+        infer: { request: infer.requestBytes, response: infer.responseBytes },
+      },
+    });
+    previous = ckpt;
+    await events.loopDone?.(run);
+  }
+  return run;
+}
+
+function metricsOf(body: { predictions?: unknown; labels?: unknown }): ClassificationMetrics {
+  const { predictions, labels } = body;
+  if (!isObject(predictions) || !isObject(labels)) {
+    throw new SimulationError('POST /test broke the protocol: the answer needs "predictions" and "labels" objects');
+  }
+  const predicted = Object.keys(predictions);
+  const labelled = new Set(Object.keys(labels));
+  const unmatched = predicted.filter((key) => !labelled.has(key));
+  if (unmatched.length > 0 || predicted.length !== labelled.size) {
+    const first = unmatched[0] ?? [...labelled].find((key) => !(key in predictions));
+    throw new SimulationError(
+      `POST /test broke the protocol: predictions and labels are on different indices (first index ${first})`,
+    );
+  }
+  try {
+    return classificationMetrics(predictions, labels);
+  } catch (error) {
+    throw new SimulationError(`POST /test: ${(error as Error).message}; the simulator's metrics are for classification`);
+  }
+}
+
+function outputsOf(body: { outputs?: unknown }, unlabeled: number[]): Map<number, unknown> {
+  const { outputs } = body;
+  if (!isObject(outputs)) throw new SimulationError('POST /infer broke the protocol: the answer has no "outputs" object');
+  const map = new Map<number, unknown>();
+  let missing = 0;
+  let firstMissing = -1;
+  for (const index of unlabeled) {
+    if (Object.hasOwn(outputs, index)) map.set(index, outputs[index]);
+    else if (missing++ === 0) firstMissing = index;
+  }
+  if (missing > 0) {
+    throw new SimulationError(
+      `POST /infer broke the protocol: no output for ${missing} of ${unlabeled.length} requested indices, first ${firstMissing}`,
+    );
+  }
+  const extra = Object.keys(outputs).length - map.size;
+  if (extra > 0) {
+    const requested = new Set(unlabeled.map(String));
+    const first = Object.keys(outputs).find((key) => !requested.has(key));
+    throw new SimulationError(`POST /infer broke the protocol: ${extra} outputs for indices not requested, first ${first}`);
+  }
+  // Checked before selecting: even random selection must not follow a malformed answer.
+  for (const [index, output] of map) {
+    try {
+      logitsOf(output, index);
+    } catch (error) {
+      throw new SimulationError(`POST /infer broke the protocol: ${(error as Error).message}`);
+    }
+  }
+  return map;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

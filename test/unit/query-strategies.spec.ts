@@ -1,0 +1,65 @@
+import { describe, expect, it } from '@jest/globals';
+import { selectNext, softmax, uncertainty } from '../../src/simulator/query-strategies.js';
+import { sample, seededRandom } from '../../src/simulator/seeded-random.js';
+
+describe('query strategies', () => {
+  const sure = [10, 0, 0]; // p ≈ [1, 0, 0]
+  const even = [0, 0, 0]; // p = [1/3, 1/3, 1/3]
+  const torn = [Math.log(2), Math.log(2), 0]; // p = [0.4, 0.4, 0.2]
+
+  it('softmax is shift-invariant and sums to 1', () => {
+    expect(softmax(torn).map((p) => +p.toFixed(6))).toEqual([0.4, 0.4, 0.2]);
+    expect(softmax([1000, 1000])).toEqual([0.5, 0.5]);
+  });
+
+  it('least confidence is 1 − max p', () => {
+    expect(uncertainty('least-confidence', even)).toBeCloseTo(2 / 3);
+    expect(uncertainty('least-confidence', torn)).toBeCloseTo(0.6);
+    expect(uncertainty('least-confidence', sure)).toBeCloseTo(1 - 1 / (1 + 2 * Math.exp(-10)));
+  });
+
+  it('margin is −(p₁ − p₂)', () => {
+    expect(uncertainty('margin', torn)).toBeCloseTo(0);
+    expect(uncertainty('margin', [Math.log(3), 0])).toBeCloseTo(-(0.75 - 0.25));
+  });
+
+  it('entropy is −Σ p ln p', () => {
+    expect(uncertainty('entropy', even)).toBeCloseTo(Math.log(3));
+    expect(uncertainty('entropy', torn)).toBeCloseTo(-(2 * 0.4 * Math.log(0.4) + 0.2 * Math.log(0.2)));
+    expect(uncertainty('entropy', [1000, 0])).toBeCloseTo(0);
+  });
+
+  it('takes the most uncertain first, ties to the smaller index', () => {
+    const outputs = new Map<number, number[]>([
+      [9, sure],
+      [4, even],
+      [2, torn],
+      [7, even],
+    ]);
+    expect(selectNext('entropy', outputs, 3, seededRandom(1))).toEqual([4, 7, 2]);
+    expect(selectNext('least-confidence', outputs, 2, seededRandom(1))).toEqual([4, 7]);
+    expect(selectNext('margin', outputs, 1, seededRandom(1))).toEqual([2]);
+    // A detection output: its pre_softmax scores.
+    const boxes = new Map<number, unknown>([[1, { pre_softmax: [[0, 0]] }], [2, { pre_softmax: [[5, 0]] }]]);
+    expect(selectNext('entropy', boxes, 1, seededRandom(1))).toEqual([1]);
+  });
+
+  it('draws the same random selection from the same seed, another from another', () => {
+    const outputs = new Map(Array.from({ length: 100 }, (_, i) => [i, [0, 1]] as [number, number[]]));
+    const a = selectNext('random', outputs, 10, seededRandom(42));
+    expect(selectNext('random', outputs, 10, seededRandom(42))).toEqual(a);
+    expect(selectNext('random', outputs, 10, seededRandom(43))).not.toEqual(a);
+    expect(new Set(a).size).toBe(10);
+  });
+
+  it('samples without repeats, and no more than there is', () => {
+    expect(sample([1, 2, 3], 5, seededRandom(3)).sort()).toEqual([1, 2, 3]);
+  });
+
+  it('refuses an output that holds no logits', () => {
+    const outputs = new Map<number, unknown>([[3, 'cat']]);
+    expect(() => selectNext('entropy', outputs, 1, seededRandom(1))).toThrow(
+      'infer output for index 3 is not a list of logits (numbers)',
+    );
+  });
+});
