@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -17,9 +18,11 @@ export class CheckpointStore {
   async save(name: string, weights: Float64Array, labeledCount: number): Promise<void> {
     const file = this.pathOf(name);
     const json = JSON.stringify({ format: 'softmax-regression/1', labeled_count: labeledCount, weights: Array.from(weights) });
-    // Written aside, then renamed: a test or infer never reads half a checkpoint.
-    await writeFile(`${file}.tmp`, json);
-    await rename(`${file}.tmp`, file);
+    // Written aside, then renamed: a test or infer never reads half a checkpoint. The temporary
+    // name starts with "." (no checkpoint name can) and is short, so any valid name fits.
+    const temporary = join(this.dir, `.${randomUUID()}.tmp`);
+    await writeFile(temporary, json);
+    await rename(temporary, file);
   }
 
   async load(name: string): Promise<Float64Array> {
@@ -28,7 +31,8 @@ export class CheckpointStore {
       text = await readFile(this.pathOf(name), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error(`checkpoint "${name}" does not exist in ${this.dir}: train it first`);
+        // The folder stays in the server's log; the client learns only the name.
+        throw new Error(`checkpoint "${name}" does not exist: train it first`);
       }
       throw error;
     }
@@ -39,7 +43,7 @@ export class CheckpointStore {
   // rule is loosened.
   private pathOf(name: string): string {
     const file = resolve(join(this.dir, name));
-    if (dirname(file) !== resolve(this.dir)) throw new Error(`checkpoint name "${name}" leaves ${this.dir}`);
+    if (dirname(file) !== resolve(this.dir)) throw new Error(`checkpoint name "${name}" leaves the checkpoint folder`);
     return file;
   }
 }

@@ -7,9 +7,9 @@ import { SampleConfig } from './sample.config.js';
 async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule);
   app.enableShutdownHooks();
-  const { port, token, checkpointDir } = app.get(SampleConfig);
-  await app.listen(port);
-  new Logger('Sample').log(`serving on port ${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`);
+  const { port, host, token, checkpointDir } = app.get(SampleConfig);
+  await app.listen(port, host);
+  new Logger('Sample').log(`serving on ${host}:${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`);
 }
 
 void bootstrap();

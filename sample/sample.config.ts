@@ -6,6 +6,11 @@ export class SampleConfig {
   readonly port: number;
   /** `ALECTIO_TOKEN`: the bearer token the platform must send; unset turns authentication off. */
   readonly token?: string;
+  /**
+   * `HOST`: the address to listen on. Without a token, 127.0.0.1 only, so that an open training
+   * endpoint is not offered to the network by default; with one, every interface.
+   */
+  readonly host: string;
   /** `ALECTIO_CKPT_DIR`: the folder checkpoints are written to (`./checkpoints`), created when missing. */
   readonly checkpointDir: string;
 
@@ -15,6 +20,7 @@ export class SampleConfig {
       throw new Error(`PORT must be a port number, got "${env.PORT}"`);
     }
     this.token = env.ALECTIO_TOKEN || undefined;
+    this.host = env.HOST || (this.token ? '0.0.0.0' : '127.0.0.1');
     this.checkpointDir = resolve(env.ALECTIO_CKPT_DIR || 'checkpoints');
   }
 }

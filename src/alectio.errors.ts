@@ -7,3 +7,8 @@ export class AlectioDiscoveryError extends Error {
 export class ResultContractError extends Error {
   override readonly name = 'ResultContractError';
 }
+
+/** The module's options, or where the app put its routes, cannot work; thrown while the app starts. */
+export class AlectioConfigurationError extends Error {
+  override readonly name = 'AlectioConfigurationError';
+}

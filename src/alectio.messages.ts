@@ -42,3 +42,18 @@ function readableBytes(bytes: number): string {
   if (bytes >= 1048576) return `${+(bytes / 1048576).toFixed(1)} MiB`;
   return bytes >= 1024 ? `${+(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
 }
+
+export const NOT_UTF8 = (charset: string): string =>
+  `body must be JSON in UTF-8 (RFC 8259), got charset "${charset}"`;
+
+export const TOO_NESTED = (limit: number): string =>
+  `body holds more than ${limit} arrays and objects; a protocol body holds a few`;
+
+export const NO_TOKEN =
+  'no token is configured: anyone who can reach this port can start training runs. ' +
+  'Set the token option of AlectioModule.forRoot() (and let the platform send it), or keep the port private.';
+
+export const ROUTE_MOVED = (kind: HandlerKind, path: string): string =>
+  `nestjs-alectio checks the token and reads the body of POST ${path} before Nest's router, but Nest ` +
+  `routed the ${kind} endpoint elsewhere (a RouterModule path, or a global-prefix exclude?). ` +
+  `Give the path with AlectioModule.forRoot({ prefix }) instead.`;

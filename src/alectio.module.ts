@@ -1,11 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { AlectioCoreModule } from './alectio-core.module.js';
 import { createAlectioController } from './alectio.controller.js';
-import { AlectioExplorer } from './alectio.explorer.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
 import { routePathProvider } from './alectio.providers.js';
-import { AlectioRegistry } from './alectio.registry.js';
-import { RunTracker } from './alectio.run-tracker.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
@@ -16,21 +13,12 @@ import { PayloadValidator } from './validation/payload.validator.js';
 /**
  * Serves the app's `@Train()`, `@Test()` and `@Infer()` methods to the active-learning
  * platform, as PROTOCOL.md describes: `AlectioModule.forRoot()` in the root module's imports.
+ * Imported twice (two prefixes, two tokens), both serve the same methods and share the one
+ * training slot.
  */
 @Module({
-  imports: [DiscoveryModule],
-  providers: [
-    AlectioRegistry,
-    AlectioExplorer,
-    PayloadValidator,
-    RunTracker,
-    CallLogger,
-    TokenVerifier,
-    AlectioAuthGuard,
-    AlectioExceptionFilter,
-    RequestGate,
-  ],
-  exports: [AlectioRegistry],
+  imports: [AlectioCoreModule],
+  providers: [PayloadValidator, CallLogger, TokenVerifier, AlectioAuthGuard, AlectioExceptionFilter, RequestGate],
 })
 export class AlectioModule extends ConfigurableModuleClass {
   /** The module with these options; every one is optional (`forRoot()` alone serves the protocol). */

@@ -5,7 +5,6 @@ export { TestPayload } from './dto/test.dto.js';
 export { InferPayload } from './dto/infer.dto.js';
 export type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 export type { Keyed, Scores, TestResult, InferResult } from './interfaces/alectio-results.interface.js';
-export { AlectioRegistry, type AlectioHandler } from './alectio.registry.js';
-export { AlectioDiscoveryError, ResultContractError } from './alectio.errors.js';
+export { AlectioConfigurationError, AlectioDiscoveryError, ResultContractError } from './alectio.errors.js';
 export { DEFAULT_BODY_LIMIT, DEFAULT_CHECKPOINT_NAME } from './alectio.constants.js';
 export { MODULE_OPTIONS_TOKEN as ALECTIO_MODULE_OPTIONS } from './alectio.module-definition.js';

@@ -1,11 +1,34 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { Module, RequestMethod, type INestApplication } from '@nestjs/common';
+import { NestFactory, RouterModule } from '@nestjs/core';
+import { connect } from 'node:net';
 import request from 'supertest';
-import { basePath, FixtureSetup, startFixtureApp } from './fixtures/fixture.app.js';
-import type { FixtureModel } from './fixtures/fixture.model.js';
-import type { INestApplication } from '@nestjs/common';
+import { AlectioConfigurationError, AlectioModule } from 'nestjs-alectio';
+import { basePath, FixtureModelModule, FixtureSetup, startFixtureApp } from './fixtures/fixture.app.js';
+import { FixtureModel } from './fixtures/fixture.model.js';
 
-// Every endpoint of PROTOCOL.md, the same assertions over each way of registering the module.
-const setups: FixtureSetup[] = [
+const TOKEN = 'protocol-token';
+const AUTH = { Authorization: `Bearer ${TOKEN}` };
+const LIMIT = 100_000;
+
+/** Sends only the headers of a POST announcing `length` bytes, and returns the first answer line. */
+function headersOnly(url: string, path: string, length: number): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () =>
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`),
+    );
+    socket.once('data', (chunk) => {
+      resolve(chunk.toString());
+      socket.destroy();
+    });
+    socket.once('error', reject);
+  });
+}
+
+// Every endpoint of PROTOCOL.md, the same assertions over each way of registering the module;
+// each with a token and a small body limit, to check 401 and 413 at every path.
+const registrations: FixtureSetup[] = [
   { name: 'forRoot()' },
   { name: 'forRootAsync()', async: true },
   { name: 'forRoot() with a prefix', options: { prefix: 'alectio' } },
@@ -13,6 +36,7 @@ const setups: FixtureSetup[] = [
   { name: 'forRoot() under a global prefix', globalPrefix: 'api' },
   { name: 'forRootAsync() with a prefix under a global prefix', async: true, globalPrefix: 'api', options: { prefix: 'alectio' } },
 ];
+const setups = registrations.map((setup) => ({ ...setup, options: { ...setup.options, token: TOKEN, bodyLimit: LIMIT } }));
 
 describe.each(setups)('endpoints, $name', (setup) => {
   let app: INestApplication;
@@ -33,6 +57,7 @@ describe.each(setups)('endpoints, $name', (setup) => {
   it('POST /train calls @Train() with the payload, extra fields stripped, and answers {status: 200}', async () => {
     const res = await request(url)
       .post(`${base}/train`)
+      .set(AUTH)
       .send({ labeled: [3, 1, 2], resume_from: 'ckpt_0', ckpt_file: 'ckpt_1', loop: 4, note: 'extra' })
       .expect(200);
     expect(res.body).toEqual({ status: 200 });
@@ -42,18 +67,31 @@ describe.each(setups)('endpoints, $name', (setup) => {
   });
 
   it('POST /test answers the predictions and labels keyed by index', async () => {
-    const res = await request(url).post(`${base}/test`).send({ ckpt_file: 'ckpt_1' }).expect(200);
+    const res = await request(url).post(`${base}/test`).set(AUTH).send({ ckpt_file: 'ckpt_1' }).expect(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.body).toEqual({ status: 200, predictions: { 0: 1, 1: 0, 2: 2 }, labels: { 0: 1, 1: 1, 2: 2 } });
   });
 
   it('POST /infer answers one output per requested index, keyed by index', async () => {
-    const res = await request(url).post(`${base}/infer`).send({ unlabeled: [10, 4], ckpt_file: 'ckpt_1' }).expect(200);
+    const res = await request(url).post(`${base}/infer`).set(AUTH).send({ unlabeled: [10, 4], ckpt_file: 'ckpt_1' }).expect(200);
     expect(res.body).toEqual({ status: 200, outputs: { 10: [3, -1, 0.5], 4: [4, -1, 0.5] } });
   });
 
-  it('paths outside the module stay the app’s', async () => {
-    await request(url).post(`${base}/other`).send({}).expect(404);
+  it.each(['train', 'test', 'infer'])('POST /%s without the token is 401, before the body is read', async (kind) => {
+    const res = await request(url).post(`${base}/${kind}`).send({ ckpt_file: 'c' }).expect(401);
+    expect(res.body).toEqual({ status: 401, error: 'Unauthorized', message: expect.stringContaining('Bearer') });
+    // 60 MiB announced, not a byte sent: the answer comes anyway.
+    expect(await headersOnly(url, `${base}/${kind}`, 60 * 1024 * 1024)).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
+  it('answers 413 with the limit above bodyLimit', async () => {
+    const res = await request(url)
+      .post(`${base}/infer`)
+      .set(AUTH)
+      .send({ unlabeled: Array.from({ length: 30_000 }, (_, i) => i), ckpt_file: 'c' })
+      .expect(413);
+    expect(res.body).toEqual({ status: 413, error: 'Payload Too Large', message: expect.stringContaining(`limit of ${LIMIT} bytes`) });
+    await request(url).post(`${base}/infer`).set(AUTH).send({ unlabeled: [1], ckpt_file: 'c' }).expect(200);
   });
 });
 
@@ -163,5 +201,84 @@ describe('concurrency', () => {
     await request(url).post('/train').send({ labeled: [1], ckpt_file: 'a' }).expect(500);
     model.reset();
     await request(url).post('/train').send({ labeled: [1], ckpt_file: 'a' }).expect(200);
+  });
+});
+
+@Module({
+  imports: [FixtureModelModule, AlectioModule.forRoot({ prefix: 'v1' }), AlectioModule.forRoot({ prefix: 'v2', token: TOKEN })],
+})
+class TwoImportsModule {}
+
+describe('the module imported twice', () => {
+  let app: INestApplication;
+  let url: string;
+
+  beforeAll(async () => {
+    app = await NestFactory.create(TwoImportsModule, { logger: false, abortOnError: false });
+    await app.listen(0, '127.0.0.1');
+    url = await app.getUrl();
+  });
+  afterAll(() => app.close());
+
+  it('serves the same methods at both prefixes, each with its own options, and one training at a time', async () => {
+    await request(url).post('/v2/train').send({ labeled: [1], ckpt_file: 'a' }).expect(401);
+    const fixture = app.get(FixtureModel);
+    let finish!: () => void;
+    const started = new Promise<void>((resolve) => {
+      fixture.behaviour.train = () => {
+        resolve();
+        return new Promise<void>((done) => (finish = done));
+      };
+    });
+    const first = request(url).post('/v1/train').send({ labeled: [1], ckpt_file: 'ckpt_1' }).then((r) => r);
+    await started;
+    const second = await request(url).post('/v2/train').set(AUTH).send({ labeled: [2], ckpt_file: 'ckpt_2' });
+    expect(second.status).toBe(409);
+    expect(second.body.message).toContain('"ckpt_1"');
+    finish();
+    expect((await first).status).toBe(200);
+  });
+});
+
+describe('start-up refuses routes and options it cannot serve safely', () => {
+  async function startError(imports: unknown[], configure?: (app: INestApplication) => void): Promise<Error> {
+    @Module({ imports: [FixtureModelModule, ...(imports as [])] })
+    class HostModule {}
+    let app: INestApplication | undefined;
+    try {
+      app = await NestFactory.create(HostModule, { logger: false, abortOnError: false });
+      configure?.(app);
+      await app.init();
+    } catch (error) {
+      return error as Error;
+    } finally {
+      await app?.close().catch(() => undefined);
+    }
+    throw new Error('the app started');
+  }
+
+  it('refuses a RouterModule path, which the token gate could not see', async () => {
+    const error = await startError([AlectioModule.forRoot(), RouterModule.register([{ path: 'ml', module: AlectioModule }])]);
+    expect(error).toBeInstanceOf(AlectioConfigurationError);
+    expect(error.message).toContain('POST /train before Nest');
+    expect(error.message).toContain('AlectioModule.forRoot({ prefix })');
+  });
+
+  it('refuses a global-prefix exclude of its routes', async () => {
+    const error = await startError([AlectioModule.forRoot()], (app) =>
+      app.setGlobalPrefix('api', { exclude: [{ path: 'train', method: RequestMethod.POST }] }),
+    );
+    expect(error).toBeInstanceOf(AlectioConfigurationError);
+    expect(error.message).toContain('POST /api/train');
+  });
+
+  it.each([
+    [{ bodyLimit: '64MiB' }, "bodyLimit must be a number of bytes or a string like '64mb' (b, kb, mb, gb), got \"64MiB\""],
+    [{ bodyLimit: -1 }, 'bodyLimit must be a number of bytes'],
+    [{ poolSize: 2.5 }, 'poolSize must be a positive integer, got 2.5'],
+  ])('refuses the options %p', async (options, message) => {
+    const error = await startError([AlectioModule.forRoot(options as never)]);
+    expect(error).toBeInstanceOf(AlectioConfigurationError);
+    expect(error.message).toContain(message);
   });
 });

@@ -1,16 +1,29 @@
-import { HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import bodyParser from 'body-parser';
 import type { NextFunction, Request, Response } from 'express';
 import { ALECTIO_LOGGER_CONTEXT, DEFAULT_BODY_LIMIT, HANDLER_KINDS, HandlerKind } from '../alectio.constants.js';
+import { AlectioConfigurationError } from '../alectio.errors.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import { EMPTY_BODY, NOT_JSON, TOO_LARGE, UNAUTHORIZED } from '../alectio.messages.js';
+import {
+  EMPTY_BODY,
+  NO_TOKEN,
+  NOT_JSON,
+  NOT_UTF8,
+  ROUTE_MOVED,
+  TOO_LARGE,
+  TOO_NESTED,
+  UNAUTHORIZED,
+} from '../alectio.messages.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import { CallLogger } from './call.logger.js';
+import { holdsTooManyContainers, MAX_CONTAINERS } from './json-shape.guard.js';
 import { protocolError, sendJson } from './protocol-response.js';
 import { TokenVerifier } from './token.verifier.js';
 
 type BodyParserError = Error & { type?: string; limit?: number; status?: number };
+
+const TOO_NESTED_TYPE = 'alectio.too.nested';
 
 /**
  * What has to happen before Nest sees a request to POST /train, /test or /infer: the token
@@ -19,12 +32,14 @@ type BodyParserError = Error & { type?: string; limit?: number; status?: number 
  *
  * It is mounted on Express as soon as the HTTP adapter exists, before `app.init()` adds Nest's
  * app-wide JSON parser (100 KiB), which then sees the body parsed and leaves it. Route-level
- * middleware would run after that parser, too late for both jobs.
+ * middleware would run after that parser, too late for both jobs. So it also runs before any
+ * `app.use()` of the host app: the requests it refuses are not seen by the host's middleware.
  */
 @Injectable()
-export class RequestGate {
+export class RequestGate implements OnApplicationBootstrap {
   private readonly parseJson: ReturnType<typeof bodyParser.json>;
   private routes?: { globalPrefix: string; byPath: Map<string, HandlerKind> };
+  private adapterHost?: HttpAdapterHost;
 
   constructor(
     adapterHost: HttpAdapterHost,
@@ -35,8 +50,34 @@ export class RequestGate {
   ) {
     // The gate checks the content type itself, for the protocol's 400. Not strict: a body of
     // valid JSON that is not an object is told so by the validator, not called invalid JSON.
-    this.parseJson = bodyParser.json({ limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT, strict: false, type: () => true });
+    this.parseJson = bodyParser.json({
+      limit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+      strict: false,
+      type: () => true,
+      verify: (_req, _res, bytes) => {
+        if (holdsTooManyContainers(bytes)) throw Object.assign(new Error(TOO_NESTED(MAX_CONTAINERS)), { type: TOO_NESTED_TYPE });
+      },
+    });
+    // init$ replays once the adapter exists (at once under NestFactory.create, at
+    // createNestApplication under @nestjs/testing), then completes: nothing to unsubscribe.
     adapterHost.init$.subscribe(() => this.mount(adapterHost));
+  }
+
+  /**
+   * The gate must guard the paths the router serves. A RouterModule path or a global-prefix
+   * `exclude` moves the routes where the gate cannot see them: refuse to start rather than
+   * serve them without the early token check and with Nest's 100 KiB limit.
+   */
+  onApplicationBootstrap(): void {
+    if (!this.options.token) new Logger(ALECTIO_LOGGER_CONTEXT).warn(NO_TOKEN);
+    const app = this.adapterHost?.httpAdapter.getInstance<{ router?: ExpressRouter; _router?: ExpressRouter }>();
+    const router = app?.router ?? app?._router;
+    if (!router) return;
+    for (const kind of HANDLER_KINDS) {
+      const path = this.pathOf(kind);
+      const routed = router.stack.some((layer) => layer.route?.methods?.post && layer.match(path));
+      if (!routed) throw new AlectioConfigurationError(ROUTE_MOVED(kind, path));
+    }
   }
 
   private mount(adapterHost: HttpAdapterHost): void {
@@ -48,6 +89,7 @@ export class RequestGate {
       );
       return;
     }
+    this.adapterHost = adapterHost;
     // Not named "jsonParser": Nest would take it for its own and skip the app-wide parser.
     const gate = (req: Request, res: Response, next: NextFunction): void => this.handle(req, res, next);
     adapter.use(gate);
@@ -66,6 +108,9 @@ export class RequestGate {
     const type = req.is('application/json');
     if (type === null) return reject(HttpStatus.BAD_REQUEST, EMPTY_BODY); // no Content-Length, no chunks
     if (!type) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(req.headers['content-type']));
+    // RFC 8259: JSON between systems is UTF-8; the nesting guard reads the bytes as such.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1];
+    if (charset !== undefined && !/^utf-?8$/i.test(charset)) return reject(HttpStatus.BAD_REQUEST, NOT_UTF8(charset));
     this.parseJson(req, res, (error?: BodyParserError) => {
       if (error) return reject(...this.parseFailure(error));
       // A training run may take hours: no idle timeout of this server may cut its answer off.
@@ -78,6 +123,8 @@ export class RequestGate {
     switch (error.type) {
       case 'entity.too.large':
         return [HttpStatus.PAYLOAD_TOO_LARGE, TOO_LARGE(error.limit ?? 0)];
+      case TOO_NESTED_TYPE:
+        return [HttpStatus.BAD_REQUEST, error.message];
       case 'entity.parse.failed':
         return [HttpStatus.BAD_REQUEST, `body is not valid JSON: ${error.message}`];
       default:
@@ -89,12 +136,20 @@ export class RequestGate {
   private kindOf(path: string): HandlerKind | undefined {
     const globalPrefix = this.appConfig.getGlobalPrefix();
     if (this.routes?.globalPrefix !== globalPrefix) {
-      const base = joinPath(globalPrefix, this.options.prefix ?? '');
-      const byPath = new Map(HANDLER_KINDS.map((kind) => [normalize(`${base}/${kind}`), kind] as const));
+      const byPath = new Map(HANDLER_KINDS.map((kind) => [normalize(this.pathOf(kind)), kind] as const));
       this.routes = { globalPrefix, byPath };
     }
     return this.routes.byPath.get(normalize(path));
   }
+
+  private pathOf(kind: HandlerKind): string {
+    return `/${joinPath(this.appConfig.getGlobalPrefix(), this.options.prefix ?? '', kind)}`;
+  }
+}
+
+/** The little of Express 5's router the start-up check reads. */
+interface ExpressRouter {
+  stack: Array<{ route?: { methods?: Record<string, boolean> }; match(path: string): boolean }>;
 }
 
 function joinPath(...parts: string[]): string {
