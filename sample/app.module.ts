@@ -13,6 +13,8 @@ import { SampleConfig } from './sample.config.js';
       useFactory: (config: SampleConfig, digits: DigitsDataset) => ({
         token: config.token,
         poolSize: digits.pool.size,
+        jobsDatabase: config.jobsDatabase,
+        shutdownGraceMs: config.shutdownGraceMs,
       }),
     }),
   ],

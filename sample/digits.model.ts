@@ -1,6 +1,6 @@
 import { Injectable, Logger } from '@nestjs/common';
 import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
-import type { InferResult, TestResult } from 'nestjs-alectio';
+import type { AlectioContext, InferResult, TestResult } from 'nestjs-alectio';
 import { CheckpointStore } from './checkpoint.store.js';
 import { DigitsDataset } from './digits.dataset.js';
 import { SoftmaxRegression } from './softmax-regression.js';
@@ -16,9 +16,12 @@ export class DigitsModel {
   ) {}
 
   @Train()
-  async train({ labeled, resume_from, ckpt_file }: TrainPayload): Promise<void> {
+  async train({ labeled, resume_from, ckpt_file }: TrainPayload, { signal, progress }: AlectioContext): Promise<void> {
     const model = new SoftmaxRegression(resume_from ? await this.checkpoints.load(resume_from) : undefined);
-    await model.fit(this.digits.pool, labeled);
+    await model.fit(this.digits.pool, labeled, {
+      signal,
+      onEpoch: (epoch, epochs) => progress(epoch / epochs, `epoch ${epoch} of ${epochs}`),
+    });
     await this.checkpoints.save(ckpt_file, model.weights, labeled.length);
     this.logger.log(`trained ${ckpt_file} on ${labeled.length} labeled digits${resume_from ? ` from ${resume_from}` : ''}`);
   }

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /** The sample's settings, read from the environment. */
 export class SampleConfig {
@@ -13,6 +13,10 @@ export class SampleConfig {
   readonly host: string;
   /** `ALECTIO_CKPT_DIR`: the folder checkpoints are written to (`./checkpoints`), created when missing. */
   readonly checkpointDir: string;
+  /** `ALECTIO_JOBS_DB`: the SQLite file of job mode; `.jobs.sqlite` in the checkpoint folder by default. */
+  readonly jobsDatabase: string;
+  /** `ALECTIO_SHUTDOWN_GRACE_MS`: how long running methods get to stop on SIGTERM (10 s). */
+  readonly shutdownGraceMs: number;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.port = Number(env.PORT || 5000);
@@ -22,5 +26,11 @@ export class SampleConfig {
     this.token = env.ALECTIO_TOKEN || undefined;
     this.host = env.HOST || (this.token ? '0.0.0.0' : '127.0.0.1');
     this.checkpointDir = resolve(env.ALECTIO_CKPT_DIR || 'checkpoints');
+    // A name starting with "." is never a checkpoint name: no checkpoint can overwrite it.
+    this.jobsDatabase = resolve(env.ALECTIO_JOBS_DB || join(this.checkpointDir, '.jobs.sqlite'));
+    this.shutdownGraceMs = Number(env.ALECTIO_SHUTDOWN_GRACE_MS || 10_000);
+    if (!Number.isSafeInteger(this.shutdownGraceMs) || this.shutdownGraceMs < 0) {
+      throw new Error(`ALECTIO_SHUTDOWN_GRACE_MS must be a number of milliseconds, got "${env.ALECTIO_SHUTDOWN_GRACE_MS}"`);
+    }
   }
 }

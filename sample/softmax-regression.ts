@@ -50,9 +50,15 @@ export class SoftmaxRegression {
 
   /**
    * Fits on exactly `indices` of `split`. Yields to the event loop after every mini-batch, so
-   * the server keeps answering while it trains.
+   * the server keeps answering while it trains; stops with the signal's reason as soon as it is
+   * aborted; reports each finished epoch.
    */
-  async fit(split: DigitSplit, indices: readonly number[], settings = DEFAULT_SETTINGS): Promise<void> {
+  async fit(
+    split: DigitSplit,
+    indices: readonly number[],
+    { signal, onEpoch }: { signal?: AbortSignal; onEpoch?: (epoch: number, epochs: number) => void } = {},
+    settings = DEFAULT_SETTINGS,
+  ): Promise<void> {
     const order = Int32Array.from(indices);
     const random = mulberry32(settings.seed);
     const gradient = new Float64Array(this.weights.length);
@@ -69,7 +75,9 @@ export class SoftmaxRegression {
           this.weights[i] -= step * gradient[i] + settings.learningRate * decay;
         }
         await yieldToEventLoop();
+        signal?.throwIfAborted();
       }
+      onEpoch?.(epoch + 1, settings.epochs);
     }
   }
 

@@ -1,29 +1,17 @@
-import {
-  Controller,
-  Get,
-  Inject,
-  InternalServerErrorException,
-  Post,
-  Req,
-  Res,
-  Type,
-  UseFilters,
-  UseGuards,
-  VERSION_NEUTRAL,
-} from '@nestjs/common';
+import { Controller, Get, Inject, Post, Req, Res, Type, UseFilters, UseGuards, VERSION_NEUTRAL } from '@nestjs/common';
+import { ApplicationConfig } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { HandlerKind } from './alectio.constants.js';
-import { BAD_RESULT, METHOD_FAILED } from './alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from './alectio.module-definition.js';
 import { AlectioRegistry } from './alectio.registry.js';
 import { RunTracker } from './alectio.run-tracker.js';
-import { ResultContractError } from './alectio.errors.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { CallLogger } from './http/call.logger.js';
 import { sendJson, toProtocolError } from './http/protocol-response.js';
+import { endpointPath } from './http/route-path.js';
 import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
-import { serializeInferResult, serializeTestResult } from './results/result.serializer.js';
+import { AlectioJobs } from './jobs/alectio-jobs.service.js';
 import { PayloadValidator, type PayloadOf } from './validation/payload.validator.js';
 
 /**
@@ -38,7 +26,9 @@ export class AlectioController {
     private readonly registry: AlectioRegistry,
     private readonly validator: PayloadValidator,
     private readonly tracker: RunTracker,
+    private readonly jobs: AlectioJobs,
     private readonly calls: CallLogger,
+    private readonly appConfig: ApplicationConfig,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
   ) {}
 
@@ -75,14 +65,24 @@ export class AlectioController {
     try {
       const payload = this.validator.validate(kind, req.body);
       details = describe(kind, payload);
+      this.jobs.assertAccepting();
       const release = this.tracker.enter(kind, payload.ckpt_file);
-      let body: string;
+      if (prefersAsync(req)) {
+        const job = await this.jobs.submit(kind, payload, release);
+        const statusUrl = endpointPath(this.appConfig, this.options, 'jobs', job.id);
+        res.setHeader('Preference-Applied', 'respond-async');
+        res.setHeader('Location', statusUrl);
+        sendJson(res, 202, JSON.stringify({ status: 202, job_id: job.id, status_url: statusUrl }));
+        this.calls.accepted(endpoint, details, started, job.id);
+        return;
+      }
+      let fields: string;
       try {
-        body = await this.call(kind, payload);
+        fields = await this.jobs.call(kind, payload);
       } finally {
         release();
       }
-      sendJson(res, 200, body);
+      sendJson(res, 200, fields === '{}' ? '{"status":200}' : `{"status":200,${fields.slice(1)}`);
       this.calls.succeeded(endpoint, details, started);
     } catch (exception) {
       const error = toProtocolError(exception);
@@ -90,31 +90,21 @@ export class AlectioController {
       sendJson(res, error.status, JSON.stringify(error));
     }
   }
-
-  private async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string> {
-    const handler = this.registry.get(kind)!;
-    let result: unknown;
-    try {
-      result = await handler.call(payload);
-    } catch (error) {
-      throw new InternalServerErrorException(METHOD_FAILED(kind, handler.name, messageOf(error)), { cause: error });
-    }
-    try {
-      if (kind === 'train') return '{"status":200}';
-      if (kind === 'test') return serializeTestResult(result);
-      return serializeInferResult(result, (payload as PayloadOf<'infer'>).unlabeled);
-    } catch (error) {
-      // A getter or toJSON of the customer's result may throw too: still their method's result.
-      const reason = error instanceof ResultContractError ? error.message : `reading it threw: ${messageOf(error)}`;
-      throw new InternalServerErrorException(BAD_RESULT(kind, handler.name, reason), { cause: error });
-    }
-  }
 }
 
-/** A fresh subclass per module, so that each import of the module can have its own path. */
+/** A fresh subclass per module import, so that each import can have its own path. */
 export function createAlectioController(): Type<AlectioController> {
   class AlectioRoutesController extends AlectioController {}
   return AlectioRoutesController;
+}
+
+/** RFC 7240: `Prefer: respond-async`, possibly among other preferences. */
+function prefersAsync(req: Request): boolean {
+  const prefer = req.headers.prefer;
+  if (!prefer) return false;
+  return (Array.isArray(prefer) ? prefer.join(',') : prefer)
+    .split(',')
+    .some((preference) => preference.split(/[;=]/)[0].trim().toLowerCase() === 'respond-async');
 }
 
 function describe(kind: HandlerKind, payload: PayloadOf<HandlerKind>): string {
@@ -125,9 +115,4 @@ function describe(kind: HandlerKind, payload: PayloadOf<HandlerKind>): string {
         ? ` unlabeled=${(payload as PayloadOf<'infer'>).unlabeled.length}`
         : '';
   return `${sizes} ckpt_file=${payload.ckpt_file}`;
-}
-
-function messageOf(error: unknown): string {
-  if (error instanceof Error) return error.message || error.name;
-  return typeof error === 'string' ? error : `threw ${String(error)}`;
 }

@@ -4,7 +4,7 @@ import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js'
 import { ALECTIO_HANDLER_METADATA, HANDLER_KINDS, HandlerKind } from './alectio.constants.js';
 import { AlectioDiscoveryError } from './alectio.errors.js';
 import { DUPLICATE_HANDLER, MISSING_HANDLER, NON_STATIC_HANDLER } from './alectio.messages.js';
-import { AlectioRegistry } from './alectio.registry.js';
+import { AlectioHandler, AlectioRegistry } from './alectio.registry.js';
 
 interface Tagged {
   kind: HandlerKind;
@@ -37,7 +37,7 @@ export class AlectioExplorer implements OnModuleInit {
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
         throw new AlectioDiscoveryError(NON_STATIC_HANDLER(kind, name, name.split('#')[0]));
       }
-      const instance = wrapper.instance as Record<string, (payload: unknown) => unknown>;
+      const instance = wrapper.instance as Record<string, AlectioHandler['call']>;
       this.registry.register({ kind, name, call: instance[methodName].bind(instance) });
     }
   }

@@ -2,12 +2,16 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { AlectioCoreModule } from './alectio-core.module.js';
 import { createAlectioController } from './alectio.controller.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
-import { routePathProvider } from './alectio.providers.js';
+import { AlectioExecutor } from './alectio.executor.js';
+import { jobRunnerProvider, jobStoreProvider, routePathProvider } from './alectio.providers.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
 import { RequestGate } from './http/request-gate.js';
 import { TokenVerifier } from './http/token.verifier.js';
+import { AlectioJobs } from './jobs/alectio-jobs.service.js';
+import { createJobsController } from './jobs/alectio-jobs.controller.js';
+import { CallbackNotifier } from './jobs/callback.notifier.js';
 import { PayloadValidator } from './validation/payload.validator.js';
 
 /**
@@ -18,7 +22,19 @@ import { PayloadValidator } from './validation/payload.validator.js';
  */
 @Module({
   imports: [AlectioCoreModule],
-  providers: [PayloadValidator, CallLogger, TokenVerifier, AlectioAuthGuard, AlectioExceptionFilter, RequestGate],
+  providers: [
+    PayloadValidator,
+    CallLogger,
+    TokenVerifier,
+    AlectioAuthGuard,
+    AlectioExceptionFilter,
+    RequestGate,
+    AlectioExecutor,
+    AlectioJobs,
+    CallbackNotifier,
+    jobStoreProvider,
+    jobRunnerProvider,
+  ],
 })
 export class AlectioModule extends ConfigurableModuleClass {
   /** The module with these options; every one is optional (`forRoot()` alone serves the protocol). */
@@ -33,10 +49,10 @@ export class AlectioModule extends ConfigurableModuleClass {
 }
 
 function withRoutes(module: DynamicModule): DynamicModule {
-  const controller = createAlectioController();
+  const controllers = [createAlectioController(), createJobsController()];
   return {
     ...module,
-    controllers: [...(module.controllers ?? []), controller],
-    providers: [...(module.providers ?? []), routePathProvider(controller)],
+    controllers: [...(module.controllers ?? []), ...controllers],
+    providers: [...(module.providers ?? []), routePathProvider(controllers)],
   };
 }

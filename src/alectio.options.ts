@@ -7,7 +7,7 @@ const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
 
 /** Refuses options that would not do what they say, at start-up rather than at the first call. */
 export function assertValidOptions(options: AlectioModuleOptions): void {
-  const { prefix, token, bodyLimit, poolSize, checkpointName } = options;
+  const { prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs } = options;
   const problems: string[] = [];
   if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
   if (token !== undefined && token !== null && typeof token !== 'string') problems.push(`token must be a string, got ${typeof token}`);
@@ -23,6 +23,22 @@ export function assertValidOptions(options: AlectioModuleOptions): void {
   }
   if (checkpointName !== undefined && !(checkpointName instanceof RegExp) && typeof checkpointName !== 'function') {
     problems.push('checkpointName must be a RegExp or a function (name) => boolean');
+  }
+  if (jobsDatabase !== undefined && (typeof jobsDatabase !== 'string' || jobsDatabase === '')) {
+    problems.push('jobsDatabase must be the path of an SQLite file');
+  }
+  if (callback !== undefined) {
+    if (typeof callback?.url !== 'string' || !/^https?:\/\//.test(callback.url)) problems.push('callback.url must be an http(s) URL');
+    if (typeof callback?.secret !== 'string' || callback.secret.length < 16) {
+      problems.push('callback.secret must be a string of at least 16 characters (it keys the HMAC signature)');
+    }
+    for (const [name, min] of [['attempts', 1], ['backoffMs', 0], ['timeoutMs', 1]] as const) {
+      const value = callback?.[name];
+      if (value !== undefined && !(Number.isSafeInteger(value) && value >= min)) problems.push(`callback.${name} must be an integer of at least ${min}`);
+    }
+  }
+  if (shutdownGraceMs !== undefined && !(Number.isSafeInteger(shutdownGraceMs) && shutdownGraceMs >= 0)) {
+    problems.push(`shutdownGraceMs must be a number of milliseconds, got ${JSON.stringify(shutdownGraceMs)}`);
   }
   if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
 }

@@ -2,6 +2,11 @@ import { Provider, Type } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants.js';
 import { MODULE_OPTIONS_TOKEN } from './alectio.module-definition.js';
 import { assertValidOptions } from './alectio.options.js';
+import { InProcessJobRunner } from './jobs/in-process.job-runner.js';
+import { JOB_RUNNER } from './jobs/job-runner.interface.js';
+import { JOB_STORE, type JobStore } from './jobs/job-store.interface.js';
+import { MemoryJobStore } from './jobs/memory.job-store.js';
+import { SqliteJobStore } from './jobs/sqlite.job-store.js';
 import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 
 const ALECTIO_ROUTES = Symbol('alectio:routes');
@@ -10,14 +15,25 @@ const ALECTIO_ROUTES = Symbol('alectio:routes');
  * Checks the options and sets the controller's path from them. Providers are built before
  * `app.init()` registers routes, so this works for `forRootAsync()` too.
  */
-export function routePathProvider(controller: Type): Provider {
+export function routePathProvider(controllers: Type[]): Provider {
   return {
     provide: ALECTIO_ROUTES,
     useFactory: (options: AlectioModuleOptions) => {
       assertValidOptions(options);
-      Reflect.defineMetadata(PATH_METADATA, options.prefix ?? '/', controller);
+      for (const controller of controllers) Reflect.defineMetadata(PATH_METADATA, options.prefix ?? '/', controller);
       return options.prefix ?? '/';
     },
     inject: [MODULE_OPTIONS_TOKEN],
   };
 }
+
+/** The job store: SQLite when `jobsDatabase` is set, memory otherwise. */
+export const jobStoreProvider: Provider = {
+  provide: JOB_STORE,
+  useFactory: (options: AlectioModuleOptions): Promise<JobStore> | JobStore =>
+    options.jobsDatabase ? SqliteJobStore.open(options.jobsDatabase) : new MemoryJobStore(),
+  inject: [MODULE_OPTIONS_TOKEN],
+};
+
+/** The runner: in this process. A distributed runner replaces this provider. */
+export const jobRunnerProvider: Provider = { provide: JOB_RUNNER, useClass: InProcessJobRunner };

@@ -1,12 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { HandlerKind } from './alectio.constants.js';
+import type { AlectioContext } from './interfaces/alectio-context.interface.js';
 
 /** A discovered `@Train()`, `@Test()` or `@Infer()` method, bound to its instance. */
 export interface AlectioHandler {
   kind: HandlerKind;
   /** `Class#method`, as messages and logs name it. */
   name: string;
-  call: (payload: unknown) => unknown;
+  call: (payload: unknown, context: AlectioContext) => unknown;
 }
 
 /**

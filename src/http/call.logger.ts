@@ -11,6 +11,10 @@ export class CallLogger {
     this.logger.log(`${endpoint}${details} -> 200 in ${elapsed(started)}`);
   }
 
+  accepted(endpoint: string, details: string, started: number, jobId: string): void {
+    this.logger.log(`${endpoint}${details} -> 202 job ${jobId} in ${elapsed(started)}`);
+  }
+
   failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
     const message = Array.isArray(error.message) ? error.message.join('; ') : error.message;
     const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${message}`;

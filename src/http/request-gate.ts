@@ -19,6 +19,7 @@ import type { AlectioModuleOptions } from '../interfaces/alectio-options.interfa
 import { CallLogger } from './call.logger.js';
 import { holdsTooManyContainers, MAX_CONTAINERS } from './json-shape.guard.js';
 import { protocolError, sendJson } from './protocol-response.js';
+import { endpointPath } from './route-path.js';
 import { TokenVerifier } from './token.verifier.js';
 
 type BodyParserError = Error & { type?: string; limit?: number; status?: number };
@@ -143,17 +144,13 @@ export class RequestGate implements OnApplicationBootstrap {
   }
 
   private pathOf(kind: HandlerKind): string {
-    return `/${joinPath(this.appConfig.getGlobalPrefix(), this.options.prefix ?? '', kind)}`;
+    return endpointPath(this.appConfig, this.options, kind);
   }
 }
 
 /** The little of Express 5's router the start-up check reads. */
 interface ExpressRouter {
   stack: Array<{ route?: { methods?: Record<string, boolean> }; match(path: string): boolean }>;
-}
-
-function joinPath(...parts: string[]): string {
-  return parts.map((part) => part.replace(/^\/+|\/+$/g, '')).filter(Boolean).join('/');
 }
 
 // Express routes ignore case and a trailing slash; so must the gate, or it could be stepped around.

@@ -31,4 +31,26 @@ export interface AlectioModuleOptions {
    * themselves.
    */
   checkpointName?: RegExp | ((name: string) => boolean);
+  /**
+   * SQLite file where jobs are recorded (needs the package `better-sqlite3` 12), so finished
+   * results survive a restart. Unset: jobs are kept in memory.
+   */
+  jobsDatabase?: string;
+  /** Where each finished job is POSTed, signed; see README, "Job mode". */
+  callback?: AlectioCallbackOptions;
+  /** On shutdown, how long running methods get to return after their signal is aborted. Default 10 s. */
+  shutdownGraceMs?: number;
+}
+
+/** The completion callback of job mode. */
+export interface AlectioCallbackOptions {
+  url: string;
+  /** Key of the HMAC-SHA256 signature sent in the `X-Alectio-Signature` header. */
+  secret: string;
+  /** Deliveries tried before giving up. Default 5. */
+  attempts?: number;
+  /** Wait before the second attempt; it doubles after each failure. Default 1000 ms. */
+  backoffMs?: number;
+  /** How long one attempt may take. Default 10 s. */
+  timeoutMs?: number;
 }

@@ -7,8 +7,8 @@ const INDEX_KEY = /^(0|[1-9][0-9]{0,15})$/;
 type Entries = Array<[key: string, value: unknown]>;
 
 /**
- * The `@Test()` result as the body of a 200: `{predictions, labels}`, each keyed by test index
- * (object, Map or array), both on the same indices.
+ * The `@Test()` result as JSON `{predictions, labels}`, each keyed by test index (object, Map or
+ * array), both on the same indices.
  */
 export function serializeTestResult(result: unknown): string {
   const { predictions, labels } = fieldsOf(result, 'test', ['predictions', 'labels']);
@@ -28,14 +28,14 @@ export function serializeTestResult(result: unknown): string {
     );
   }
   return (
-    `{"status":200,"predictions":${objectJson(predicted, 'test prediction')}` +
+    `{"predictions":${objectJson(predicted, 'test prediction')}` +
     `,"labels":${objectJson(labelled, 'test label')}}`
   );
 }
 
 /**
- * The `@Infer()` result as the body of a 200: `{outputs}` keyed by every requested index and
- * no other (an array is read by position in `unlabeled`).
+ * The `@Infer()` result as JSON `{outputs}`, keyed by every requested index and no other (an
+ * array is read by position in `unlabeled`).
  */
 export function serializeInferResult(result: unknown, unlabeled: number[]): string {
   const { outputs } = fieldsOf(result, 'infer', ['outputs']);
@@ -81,7 +81,7 @@ export function serializeInferResult(result: unknown, unlabeled: number[]): stri
       `infer returned outputs for indices that were not requested, first ${extra[0]}`,
     );
   }
-  return `{"status":200,"outputs":{${parts.join(',')}}}`;
+  return `{"outputs":{${parts.join(',')}}}`;
 }
 
 function fieldsOf<K extends string>(result: unknown, method: string, fields: K[]): Record<K, unknown> {

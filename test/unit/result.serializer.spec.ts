@@ -46,7 +46,7 @@ describe('serializeTestResult', () => {
     ['arrays with a hole', { predictions: [1, undefined, 0], labels: [1, undefined, 1] }],
   ])('keys %s by decimal index', (_kind, result) => {
     const body = parsed(serializeTestResult(result));
-    expect(body).toEqual({ status: 200, predictions: { 0: 1, 2: 0 }, labels: { 0: 1, 2: 1 } });
+    expect(body).toEqual({ predictions: { 0: 1, 2: 0 }, labels: { 0: 1, 2: 1 } });
   });
 
   it('names the indices that predictions and labels do not share', () => {
@@ -80,7 +80,7 @@ describe('serializeInferResult', () => {
     ['a Map with number keys', new Map([[13, [1.3]], [40, [4]], [7, [0.7]]])],
     ['a Map of typed arrays', new Map([[13, Float64Array.of(1.3)], [40, Float64Array.of(4)], [7, Float64Array.of(0.7)]])],
   ])('keys %s by the requested indices, in their order', (_kind, outputs) => {
-    expect(serializeInferResult({ outputs }, unlabeled)).toBe('{"status":200,"outputs":{"40":[4],"7":[0.7],"13":[1.3]}}');
+    expect(serializeInferResult({ outputs }, unlabeled)).toBe('{"outputs":{"40":[4],"7":[0.7],"13":[1.3]}}');
   });
 
   it.each([

@@ -1,0 +1,55 @@
+import { BadRequestException, Controller, Delete, Get, Req, Res, Type, UseFilters, UseGuards, VERSION_NEUTRAL } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { AlectioExceptionFilter } from '../http/alectio-exception.filter.js';
+import { AlectioAuthGuard } from '../http/alectio-auth.guard.js';
+import { sendJson } from '../http/protocol-response.js';
+import { AlectioJobs } from './alectio-jobs.service.js';
+import { jobJson } from './job.model.js';
+
+const MAX_PAGE = 100;
+
+/** Job mode's routes: read a job, list them, cancel one. All need the token. */
+@Controller({ version: VERSION_NEUTRAL })
+@UseFilters(AlectioExceptionFilter)
+@UseGuards(AlectioAuthGuard)
+export class AlectioJobsController {
+  constructor(private readonly jobs: AlectioJobs) {}
+
+  /** `GET /jobs?limit=20&offset=0`: newest first, without results. */
+  @Get('jobs')
+  async list(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const limit = pageNumber(req.query.limit, 'limit', 20, 1, MAX_PAGE);
+    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const { jobs, total } = await this.jobs.list(limit, offset);
+    const list = jobs.map((job) => jobJson(job, false)).join(',');
+    sendJson(res, 200, `{"status":200,"jobs":[${list}],"total":${total},"limit":${limit},"offset":${offset}}`);
+  }
+
+  @Get('jobs/:id')
+  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const job = await this.jobs.get(String(req.params.id));
+    sendJson(res, 200, `{"status":200,"job":${jobJson(job)}}`);
+  }
+
+  /** Aborts the method's signal; the job ends `cancelled` once the method returns. */
+  @Delete('jobs/:id')
+  async cancel(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const job = await this.jobs.cancel(String(req.params.id));
+    sendJson(res, 202, `{"status":202,"job":${jobJson(job, false)}}`);
+  }
+}
+
+/** A fresh subclass per module import, as for the main controller. */
+export function createJobsController(): Type<AlectioJobsController> {
+  class AlectioJobRoutesController extends AlectioJobsController {}
+  return AlectioJobRoutesController;
+}
+
+function pageNumber(raw: unknown, name: string, fallback: number, min: number, max: number): number {
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= min && value <= max)) {
+    throw new BadRequestException([`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`]);
+  }
+  return value;
+}

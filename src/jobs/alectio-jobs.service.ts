@@ -1,0 +1,173 @@
+import {
+  BeforeApplicationShutdown,
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  OnApplicationShutdown,
+  OnModuleInit,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
+import { AlectioExecutor } from '../alectio.executor.js';
+import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
+import { toProtocolError } from '../http/protocol-response.js';
+import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
+import type { PayloadOf } from '../validation/payload.validator.js';
+import { CallbackNotifier } from './callback.notifier.js';
+import { JOB_RUNNER, type JobRunner } from './job-runner.interface.js';
+import { JOB_STORE, type JobStore } from './job-store.interface.js';
+import { FINISHED_STATES, JobRecord, jobJson, JobUpdate } from './job.model.js';
+
+export const INTERRUPTED_BY_RESTART = 'interrupted by restart';
+const DEFAULT_GRACE_MS = 10_000;
+// Progress is written at most this often; the latest value is always written at the end.
+const PROGRESS_INTERVAL_MS = 200;
+
+/**
+ * Synchronous calls and jobs: both run through the runner and the executor; jobs are also
+ * recorded in the store and reported to the callback. Owns shutdown: no new work, running
+ * methods aborted, their end state recorded within the grace period.
+ */
+@Injectable()
+export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
+  private readonly cancelRequested = new Set<string>();
+  private readonly finishing = new Set<Promise<void>>();
+  private draining = false;
+
+  constructor(
+    @Inject(JOB_STORE) private readonly store: JobStore,
+    @Inject(JOB_RUNNER) private readonly runner: JobRunner,
+    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
+    private readonly executor: AlectioExecutor,
+    private readonly callback: CallbackNotifier,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const interrupted = await this.store.failUnfinished(INTERRUPTED_BY_RESTART, now());
+    if (interrupted > 0) this.logger.warn(`${interrupted} jobs were running when the server stopped: marked failed`);
+  }
+
+  /** Throws 503 once shutdown has begun. */
+  assertAccepting(): void {
+    if (this.draining) throw new ServiceUnavailableException('the server is shutting down and accepts no new work; retry on its successor');
+  }
+
+  /** A synchronous call: the method's answer fields as JSON. */
+  call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string> {
+    return this.runner.run(`call-${randomUUID()}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+  }
+
+  /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */
+  async submit<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, release: () => void): Promise<JobRecord> {
+    const job: JobRecord = {
+      id: randomUUID(),
+      kind,
+      state: 'queued',
+      progress: 0,
+      message: null,
+      created_at: now(),
+      started_at: null,
+      finished_at: null,
+      result: null,
+      error: null,
+    };
+    try {
+      await this.store.create(job);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    let lastWrite = 0;
+    const run = this.runner.run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.executor.execute(kind, payload, context), {
+      started: () => void this.record(job.id, { state: 'running', started_at: now() }),
+      progress: (progress, message) => {
+        const at = Date.now();
+        if (at - lastWrite < PROGRESS_INTERVAL_MS && progress < 1) return;
+        lastWrite = at;
+        void this.record(job.id, message === undefined ? { progress } : { progress, message });
+      },
+    });
+    const finished = run
+      .then(
+        (result): JobUpdate =>
+          this.cancelRequested.has(job.id)
+            ? { state: 'cancelled', message: 'cancelled; the method returned' }
+            : { state: 'succeeded', progress: 1, result },
+        (error): JobUpdate => {
+          if (this.cancelRequested.has(job.id)) return { state: 'cancelled', message: 'cancelled' };
+          if (this.draining) return { state: 'cancelled', message: 'cancelled: the server shut down' };
+          const { message } = toProtocolError(error);
+          return { state: 'failed', error: Array.isArray(message) ? message.join('; ') : message };
+        },
+      )
+      .then((end) => this.finish(job.id, end, release));
+    this.finishing.add(finished);
+    void finished.finally(() => this.finishing.delete(finished));
+    return job;
+  }
+
+  async get(id: string): Promise<JobRecord> {
+    const job = await this.store.get(id);
+    if (!job) throw new NotFoundException(`no job with id "${id}"`);
+    return job;
+  }
+
+  list(limit: number, offset: number): Promise<{ jobs: JobRecord[]; total: number }> {
+    return this.store.list({ limit, offset });
+  }
+
+  /** Aborts a job's signal; it ends `cancelled` once its method returns. */
+  async cancel(id: string): Promise<JobRecord> {
+    const job = await this.get(id);
+    if (FINISHED_STATES.includes(job.state)) throw new ConflictException(`job "${id}" has already ${job.state === 'cancelled' ? 'been cancelled' : job.state}`);
+    this.cancelRequested.add(id);
+    this.runner.cancel(id, `job ${id} was cancelled`);
+    await this.record(id, { message: 'cancelling: the method was asked to stop' });
+    return this.get(id);
+  }
+
+  /** Shutdown, first half: refuse new work, abort what runs, wait for it up to the grace period. */
+  async beforeApplicationShutdown(signal?: string): Promise<void> {
+    this.draining = true;
+    const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
+    const { unfinished } = await this.runner.abortAll(`the server is shutting down${signal ? ` (${signal})` : ''}`, grace);
+    // Jobs whose methods returned are recorded as they end; the rest are recorded here.
+    const ended = now();
+    const cutOff = `still running when the shutdown grace period of ${grace} ms ended`;
+    if (unfinished > 0) {
+      this.logger.error(`${unfinished} methods did not return within ${grace} ms of being aborted`);
+      await this.store.failUnfinished(cutOff, ended);
+    }
+    await Promise.race([Promise.all(this.finishing), delay(1000)]);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.store.close();
+  }
+
+  private async finish(id: string, end: JobUpdate, release: () => void): Promise<void> {
+    release();
+    this.cancelRequested.delete(id);
+    await this.record(id, { ...end, finished_at: now() });
+    const job = await this.store.get(id).catch(() => undefined);
+    if (!job) return;
+    this.logger.log(`job ${id} (${job.kind}) ${job.state}${job.error ? `: ${job.error}` : ''}`);
+    this.callback.notify(id, jobJson(job));
+  }
+
+  // A failing store must not leave the run unrecorded in the log, nor crash the process.
+  private async record(id: string, update: JobUpdate): Promise<void> {
+    try {
+      await this.store.update(id, update);
+    } catch (error) {
+      this.logger.error(`could not record job ${id}: ${(error as Error).message}`, (error as Error).stack);
+    }
+  }
+}
+
+const now = (): string => new Date().toISOString();
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());

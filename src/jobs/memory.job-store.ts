@@ -1,0 +1,39 @@
+import type { JobRecord, JobUpdate } from './job.model.js';
+import type { JobStore } from './job-store.interface.js';
+
+/** Jobs in this process's memory: the default, lost on restart. */
+export class MemoryJobStore implements JobStore {
+  private readonly jobs = new Map<string, JobRecord>();
+
+  async create(job: JobRecord): Promise<void> {
+    this.jobs.set(job.id, { ...job });
+  }
+
+  async update(id: string, update: JobUpdate): Promise<void> {
+    const job = this.jobs.get(id);
+    if (job) Object.assign(job, update);
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const job = this.jobs.get(id);
+    return job && { ...job };
+  }
+
+  async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
+    const newestFirst = [...this.jobs.values()].reverse();
+    return { jobs: newestFirst.slice(offset, offset + limit).map((job) => ({ ...job, result: null })), total: newestFirst.length };
+  }
+
+  async failUnfinished(message: string, at: string): Promise<number> {
+    let count = 0;
+    for (const job of this.jobs.values()) {
+      if (job.state === 'queued' || job.state === 'running') {
+        Object.assign(job, { state: 'failed', error: message, message, finished_at: at });
+        count++;
+      }
+    }
+    return count;
+  }
+
+  async close(): Promise<void> {}
+}
