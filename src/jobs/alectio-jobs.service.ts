@@ -81,15 +81,10 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
       release();
       throw error;
     }
-    let lastWrite = 0;
+    const progress = throttled(PROGRESS_INTERVAL_MS, (update: JobUpdate) => void this.record(job.id, update));
     const run = this.runner.run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.executor.execute(kind, payload, context), {
       started: () => void this.record(job.id, { state: 'running', started_at: now() }),
-      progress: (progress, message) => {
-        const at = Date.now();
-        if (at - lastWrite < PROGRESS_INTERVAL_MS && progress < 1) return;
-        lastWrite = at;
-        void this.record(job.id, message === undefined ? { progress } : { progress, message });
-      },
+      progress: (fraction, message) => progress.push(message === undefined ? { progress: fraction } : { progress: fraction, message }),
     });
     const finished = run
       .then(
@@ -104,7 +99,10 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
           return { state: 'failed', error: Array.isArray(message) ? message.join('; ') : message };
         },
       )
-      .then((end) => this.finish(job.id, end, release));
+      .then((end) => {
+        progress.flush();
+        return this.finish(job.id, end, release);
+      });
     this.finishing.add(finished);
     void finished.finally(() => this.finishing.delete(finished));
     return job;
@@ -170,4 +168,27 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 }
 
 const now = (): string => new Date().toISOString();
+
+/** Writes at most every `interval` ms, merging what came in between; flush() writes what is pending. */
+function throttled(interval: number, write: (update: JobUpdate) => void) {
+  let pending: JobUpdate | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    clearTimeout(timer);
+    timer = undefined;
+    if (pending) write(pending);
+    pending = undefined;
+  };
+  return {
+    push(update: JobUpdate): void {
+      pending = { ...pending, ...update };
+      if (!timer) {
+        flush();
+        timer = setTimeout(flush, interval);
+        timer.unref();
+      }
+    },
+    flush,
+  };
+}
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -1,12 +1,22 @@
 import type { JobRecord, JobUpdate } from './job.model.js';
 import type { JobStore } from './job-store.interface.js';
 
-/** Jobs in this process's memory: the default, lost on restart. */
+// A long-lived server must not keep every result it ever computed: the oldest finished jobs go.
+const MAX_JOBS = 1000;
+
+/** Jobs in this process's memory: the default, lost on restart; the latest 1,000 are kept. */
 export class MemoryJobStore implements JobStore {
   private readonly jobs = new Map<string, JobRecord>();
 
   async create(job: JobRecord): Promise<void> {
     this.jobs.set(job.id, { ...job });
+    if (this.jobs.size <= MAX_JOBS) return;
+    for (const [id, old] of this.jobs) {
+      if (old.finished_at !== null) {
+        this.jobs.delete(id);
+        break;
+      }
+    }
   }
 
   async update(id: string, update: JobUpdate): Promise<void> {
