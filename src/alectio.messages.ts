@@ -1,4 +1,5 @@
 import { HandlerKind } from './alectio.constants.js';
+import { show } from './validation/payload-context.js';
 
 const decorator = (kind: HandlerKind): string =>
   ({ train: '@Train()', test: '@Test()', infer: '@Infer()' })[kind];
@@ -57,3 +58,8 @@ export const ROUTE_MOVED = (kind: HandlerKind, path: string): string =>
   `nestjs-alectio checks the token and reads the body of POST ${path} before Nest's router, but Nest ` +
   `routed the ${kind} endpoint elsewhere (a RouterModule path, or a global-prefix exclude?). ` +
   `Give the path with AlectioModule.forRoot({ prefix }) instead.`;
+
+export const UNKNOWN_JOB = (id: string): string => `no job with id ${show(id)}`;
+
+export const JOB_FINISHED = (id: string, state: string): string =>
+  `job ${show(id)} has already ${state === 'cancelled' ? 'been cancelled' : state}`;

@@ -14,6 +14,7 @@ import {
   TOO_LARGE,
   TOO_NESTED,
   UNAUTHORIZED,
+  UNKNOWN_JOB,
 } from '../alectio.messages.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import { CallLogger } from './call.logger.js';
@@ -97,6 +98,7 @@ export class RequestGate implements OnApplicationBootstrap {
   }
 
   private handle(req: Request, res: Response, next: NextFunction): void {
+    if (req.method === 'GET' || req.method === 'DELETE') return this.handleJobRoute(req, res, next);
     const kind = req.method === 'POST' ? this.kindOf(req.path) : undefined;
     if (!kind) return next();
     const started = performance.now();
@@ -118,6 +120,32 @@ export class RequestGate implements OnApplicationBootstrap {
       req.socket.setTimeout(0);
       next();
     });
+  }
+
+  /**
+   * Job routes: the token first, and an id that is not valid percent-encoding answered here,
+   * as the router would refuse it in Nest's own error shape before any guard or filter runs.
+   */
+  private handleJobRoute(req: Request, res: Response, next: NextFunction): void {
+    const jobs = normalize(endpointPath(this.appConfig, this.options, 'jobs'));
+    const path = normalize(req.path);
+    const rawId = path.startsWith(`${jobs}/`) ? req.path.replace(/\/+$/, '').split('/').pop()! : undefined;
+    if (path !== jobs && rawId === undefined) return next();
+    const started = performance.now();
+    const reject = (status: number, message: string): void => {
+      const error = protocolError(status, message);
+      this.calls.failed(`${req.method} /jobs`, '', started, error);
+      sendJson(res, status, JSON.stringify(error));
+    };
+    if (!this.verifier.isAuthorized(req.headers.authorization)) return reject(HttpStatus.UNAUTHORIZED, UNAUTHORIZED);
+    if (rawId !== undefined) {
+      try {
+        decodeURIComponent(rawId);
+      } catch {
+        return reject(HttpStatus.NOT_FOUND, UNKNOWN_JOB(rawId));
+      }
+    }
+    next();
   }
 
   private parseFailure(error: BodyParserError): [number, string] {

@@ -18,8 +18,10 @@ export class AlectioJobsController {
   /** `GET /jobs?limit=20&offset=0`: newest first, without results. */
   @Get('jobs')
   async list(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const limit = pageNumber(req.query.limit, 'limit', 20, 1, MAX_PAGE);
-    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER);
+    const problems: string[] = [];
+    const limit = pageNumber(req.query.limit, 'limit', 20, 1, MAX_PAGE, problems);
+    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER, problems);
+    if (problems.length > 0) throw new BadRequestException(problems);
     const { jobs, total } = await this.jobs.list(limit, offset);
     const list = jobs.map((job) => jobJson(job, false)).join(',');
     sendJson(res, 200, `{"status":200,"jobs":[${list}],"total":${total},"limit":${limit},"offset":${offset}}`);
@@ -45,11 +47,11 @@ export function createJobsController(): Type<AlectioJobsController> {
   return AlectioJobRoutesController;
 }
 
-function pageNumber(raw: unknown, name: string, fallback: number, min: number, max: number): number {
+function pageNumber(raw: unknown, name: string, fallback: number, min: number, max: number, problems: string[]): number {
   if (raw === undefined) return fallback;
   const value = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
   if (!(value >= min && value <= max)) {
-    throw new BadRequestException([`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`]);
+    problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
   }
   return value;
 }

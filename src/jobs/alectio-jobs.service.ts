@@ -12,6 +12,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
 import { AlectioExecutor } from '../alectio.executor.js';
+import { JOB_FINISHED, UNKNOWN_JOB } from '../alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import { toProtocolError } from '../http/protocol-response.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
@@ -110,7 +111,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 
   async get(id: string): Promise<JobRecord> {
     const job = await this.store.get(id);
-    if (!job) throw new NotFoundException(`no job with id "${id}"`);
+    if (!job) throw new NotFoundException(UNKNOWN_JOB(id));
     return job;
   }
 
@@ -121,7 +122,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   /** Aborts a job's signal; it ends `cancelled` once its method returns. */
   async cancel(id: string): Promise<JobRecord> {
     const job = await this.get(id);
-    if (FINISHED_STATES.includes(job.state)) throw new ConflictException(`job "${id}" has already ${job.state === 'cancelled' ? 'been cancelled' : job.state}`);
+    if (FINISHED_STATES.includes(job.state)) throw new ConflictException(JOB_FINISHED(id, job.state));
     this.cancelRequested.add(id);
     this.runner.cancel(id, `job ${id} was cancelled`);
     await this.record(id, { message: 'cancelling: the method was asked to stop' });
