@@ -8,7 +8,7 @@ import { RunTracker } from './alectio.run-tracker.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { CallLogger } from './http/call.logger.js';
-import { sendJson, toProtocolError } from './http/protocol-response.js';
+import { sendJson, sendJsonParts, toProtocolError } from './http/protocol-response.js';
 import { endpointPath } from './http/route-path.js';
 import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 import { AlectioJobs } from './jobs/alectio-jobs.service.js';
@@ -76,13 +76,15 @@ export class AlectioController {
         this.calls.accepted(endpoint, details, started, job.id);
         return;
       }
-      let fields: string;
+      let parts: string[];
       try {
-        fields = await this.jobs.call(kind, payload);
+        parts = await this.jobs.call(kind, payload);
       } finally {
         release();
       }
-      sendJson(res, 200, fields === '{}' ? '{"status":200}' : `{"status":200,${fields.slice(1)}`);
+      // The answer is the method's fields after "status": {"status":200,"outputs":{...}}.
+      parts[0] = parts[0] === '{}' ? '{"status":200}' : `{"status":200,${parts[0].slice(1)}`;
+      await sendJsonParts(res, 200, parts);
       this.calls.succeeded(endpoint, details, started);
     } catch (exception) {
       const error = toProtocolError(exception);

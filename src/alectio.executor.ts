@@ -9,14 +9,14 @@ import type { PayloadOf } from './validation/payload.validator.js';
 
 /**
  * Calls the method for a validated payload and checks its result: the one execution path of
- * synchronous calls and jobs alike. Returns the answer's fields as JSON: `{}` for train,
- * `{predictions, labels}` for test, `{outputs}` for infer.
+ * synchronous calls and jobs alike. Returns the answer's fields as JSON, in parts to be
+ * concatenated: `{}` for train, `{predictions, labels}` for test, `{outputs}` for infer.
  */
 @Injectable()
 export class AlectioExecutor {
   constructor(private readonly registry: AlectioRegistry) {}
 
-  async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string> {
+  async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
     const handler = this.registry.get(kind)!;
     let result: unknown;
     try {
@@ -25,9 +25,9 @@ export class AlectioExecutor {
       throw new InternalServerErrorException(METHOD_FAILED(kind, handler.name, messageOf(error)), { cause: error });
     }
     try {
-      if (kind === 'train') return '{}';
-      if (kind === 'test') return serializeTestResult(result);
-      return serializeInferResult(result, (payload as PayloadOf<'infer'>).unlabeled);
+      if (kind === 'train') return ['{}'];
+      if (kind === 'test') return [serializeTestResult(result)];
+      return await serializeInferResult(result, (payload as PayloadOf<'infer'>).unlabeled);
     } catch (error) {
       // A getter or toJSON of the customer's result may throw too: still their method's result.
       const reason = error instanceof ResultContractError ? error.message : `reading it threw: ${messageOf(error)}`;

@@ -28,6 +28,22 @@ export function toProtocolError(exception: unknown): ProtocolError {
   return protocolError(HttpStatus.INTERNAL_SERVER_ERROR, 'internal error in nestjs-alectio (the server log has the details)');
 }
 
+/**
+ * Writes a JSON answer given in parts, with backpressure: a large answer goes out a part at a
+ * time as the socket drains, and its parts never have to be one string.
+ */
+export async function sendJsonParts(res: ServerResponse, status: number, parts: string[]): Promise<void> {
+  if (res.headersSent || res.destroyed) return;
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', parts.reduce((bytes, part) => bytes + Buffer.byteLength(part), 0));
+  for (const part of parts) {
+    if (res.destroyed) return;
+    if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+  }
+  res.end();
+}
+
 /** Writes a JSON answer straight to the socket, past any interceptor of the host app. */
 export function sendJson(res: ServerResponse, status: number, json: string): void {
   if (res.headersSent || res.destroyed) return;

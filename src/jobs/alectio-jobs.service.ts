@@ -57,8 +57,8 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     if (this.draining) throw new ServiceUnavailableException('the server is shutting down and accepts no new work; retry on its successor');
   }
 
-  /** A synchronous call: the method's answer fields as JSON. */
-  call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string> {
+  /** A synchronous call: the method's answer fields as JSON, in parts. */
+  call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
     return this.runner.run(`call-${randomUUID()}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
   }
 
@@ -89,10 +89,15 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     });
     const finished = run
       .then(
-        (result): JobUpdate =>
-          this.cancelRequested.has(job.id)
-            ? { state: 'cancelled', message: 'cancelled; the method returned' }
-            : { state: 'succeeded', progress: 1, result },
+        (parts): JobUpdate => {
+          if (this.cancelRequested.has(job.id)) return { state: 'cancelled', message: 'cancelled; the method returned' };
+          try {
+            return { state: 'succeeded', progress: 1, result: parts.join('') };
+          } catch {
+            // Longer than a V8 string: a synchronous call streams such an answer; a record cannot hold it.
+            return { state: 'failed', error: `${kind}'s result is too large to record as a job result; ask for it synchronously` };
+          }
+        },
         (error): JobUpdate => {
           if (this.cancelRequested.has(job.id)) return { state: 'cancelled', message: 'cancelled' };
           if (this.draining) return { state: 'cancelled', message: 'cancelled: the server shut down' };

@@ -1,4 +1,5 @@
 import { ResultContractError } from '../alectio.errors.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { toJson } from './to-json.js';
 
 /** Decimal index, as a key of a JSON object: no sign, no leading zero, a safe integer. */
@@ -34,54 +35,69 @@ export function serializeTestResult(result: unknown): string {
 }
 
 /**
- * The `@Infer()` result as JSON `{outputs}`, keyed by every requested index and no other (an
- * array is read by position in `unlabeled`).
+ * Outputs serialized between two turns of the event loop. A 200,000-output answer takes some
+ * 300 ms to write; in chunks of this size no turn takes more than a few, so the server keeps
+ * answering /health and the 409s meanwhile.
  */
-export function serializeInferResult(result: unknown, unlabeled: number[]): string {
+const OUTPUTS_PER_CHUNK = 2000;
+
+/**
+ * The `@Infer()` result as JSON `{outputs}`, keyed by every requested index and no other (an
+ * array is read by position in `unlabeled`), in parts whose concatenation is the JSON. Parts,
+ * not one string: an answer may be larger than the longest string V8 can hold (~512 MB).
+ */
+export async function serializeInferResult(result: unknown, unlabeled: number[]): Promise<string[]> {
   const { outputs } = fieldsOf(result, 'infer', ['outputs']);
-  const parts = new Array<string>(unlabeled.length);
+  const valueAt = outputLookup(outputs, unlabeled);
+  const parts = ['{"outputs":{'];
   let missing = 0;
   let firstMissing = -1;
-  const put = (i: number, value: unknown): void => {
-    if (value === undefined) {
-      if (missing++ === 0) firstMissing = unlabeled[i];
-      return;
+  for (let start = 0; start < unlabeled.length; start += OUTPUTS_PER_CHUNK) {
+    if (start > 0) await yieldToEventLoop();
+    const chunk: string[] = [];
+    for (let i = start; i < Math.min(start + OUTPUTS_PER_CHUNK, unlabeled.length); i++) {
+      const value = valueAt(i);
+      if (value === undefined) {
+        if (missing++ === 0) firstMissing = unlabeled[i];
+        continue;
+      }
+      chunk.push(`"${unlabeled[i]}":${toJson(value, `infer output for index ${unlabeled[i]}`)}`);
     }
-    parts[i] = `"${unlabeled[i]}":${toJson(value, `infer output for index ${unlabeled[i]}`)}`;
-  };
-
-  let extra: string[] = [];
-  if (isList(outputs)) {
-    for (let i = 0; i < unlabeled.length; i++) put(i, outputs[i]);
-    if (outputs.length > unlabeled.length) extra = [`position ${unlabeled.length}`];
-  } else if (outputs instanceof Map) {
-    for (let i = 0; i < unlabeled.length; i++) {
-      const key = unlabeled[i];
-      put(i, outputs.has(key) ? outputs.get(key) : outputs.get(String(key)));
-    }
-    if (outputs.size > unlabeled.length - missing) extra = extraKeys([...outputs.keys()].map(String), unlabeled);
-  } else if (isPlainObject(outputs)) {
-    for (let i = 0; i < unlabeled.length; i++) {
-      const key = String(unlabeled[i]);
-      put(i, Object.hasOwn(outputs, key) ? outputs[key] : undefined);
-    }
-    const keys = Object.keys(outputs);
-    if (keys.length > unlabeled.length - missing) extra = extraKeys(keys, unlabeled);
-  } else {
-    throw new ResultContractError(`infer returned outputs as ${kindOf(outputs)}, not an object, Map or array`);
+    if (chunk.length > 0) parts.push(parts.length > 1 ? `,${chunk.join(',')}` : chunk.join(','));
   }
-
   if (missing > 0) {
     throw new ResultContractError(
       `infer returned no output for ${missing} of ${unlabeled.length} requested indices, first ${firstMissing}`,
     );
   }
-  if (extra.length > 0) {
-    throw new ResultContractError(
-      `infer returned outputs for indices that were not requested, first ${extra[0]}`,
-    );
+  const extra = extraOutput(outputs, unlabeled);
+  if (extra !== undefined) {
+    throw new ResultContractError(`infer returned outputs for indices that were not requested, first ${extra}`);
   }
-  return `{"outputs":{${parts.join(',')}}}`;
+  parts.push('}}');
+  return parts;
+}
+
+/** The output for position `i` of `unlabeled`, from an array, a typed array, a Map or an object. */
+function outputLookup(outputs: unknown, unlabeled: number[]): (i: number) => unknown {
+  if (isList(outputs)) return (i) => outputs[i];
+  if (outputs instanceof Map) {
+    return (i) => (outputs.has(unlabeled[i]) ? outputs.get(unlabeled[i]) : outputs.get(String(unlabeled[i])));
+  }
+  if (isPlainObject(outputs)) {
+    return (i) => {
+      const key = String(unlabeled[i]);
+      return Object.hasOwn(outputs, key) ? outputs[key] : undefined;
+    };
+  }
+  throw new ResultContractError(`infer returned outputs as ${kindOf(outputs)}, not an object, Map or array`);
+}
+
+/** The first output for an index that was not requested, once every requested one is there. */
+function extraOutput(outputs: unknown, unlabeled: number[]): string | undefined {
+  if (isList(outputs)) return outputs.length > unlabeled.length ? `position ${unlabeled.length}` : undefined;
+  const keys = outputs instanceof Map ? [...outputs.keys()].map(String) : Object.keys(outputs as object);
+  return keys.length > unlabeled.length ? extraKeys(keys, unlabeled)[0] : undefined;
 }
 
 function fieldsOf<K extends string>(result: unknown, method: string, fields: K[]): Record<K, unknown> {

@@ -74,13 +74,29 @@ describe('serializeTestResult', () => {
 describe('serializeInferResult', () => {
   const unlabeled = [40, 7, 13];
 
+  it('writes many outputs in parts that join into one JSON object, in the order requested', async () => {
+    const many = Array.from({ length: 5001 }, (_, i) => 5001 - i);
+    const parts = await serializeInferResult({ outputs: many.map((i) => [i, -i]) }, many);
+    expect(parts.length).toBeGreaterThan(3);
+    const body = JSON.parse(parts.join(''));
+    expect(Object.keys(body.outputs)).toHaveLength(5001);
+    expect(body.outputs['5001']).toEqual([5001, -5001]);
+    expect(body.outputs['1']).toEqual([1, -1]);
+  });
+
+  it('names the first missing output even in a later part', async () => {
+    const many = Array.from({ length: 4500 }, (_, i) => i);
+    const outputs = many.map((i) => (i === 4321 ? undefined : [i]));
+    await expect(serializeInferResult({ outputs }, many)).rejects.toThrow('no output for 1 of 4500 requested indices, first 4321');
+  });
+
   it.each([
     ['an array by position in unlabeled', [[4], [0.7], [1.3]]],
     ['a plain object', { 7: [0.7], 13: [1.3], 40: [4] }],
     ['a Map with number keys', new Map([[13, [1.3]], [40, [4]], [7, [0.7]]])],
     ['a Map of typed arrays', new Map([[13, Float64Array.of(1.3)], [40, Float64Array.of(4)], [7, Float64Array.of(0.7)]])],
-  ])('keys %s by the requested indices, in their order', (_kind, outputs) => {
-    expect(serializeInferResult({ outputs }, unlabeled)).toBe('{"outputs":{"40":[4],"7":[0.7],"13":[1.3]}}');
+  ])('keys %s by the requested indices, in their order', async (_kind, outputs) => {
+    expect((await serializeInferResult({ outputs }, unlabeled)).join('')).toBe('{"outputs":{"40":[4],"7":[0.7],"13":[1.3]}}');
   });
 
   it.each([
@@ -92,7 +108,7 @@ describe('serializeInferResult', () => {
     [{ outputs: { 40: [1], 7: [NaN], 13: [1] } }, 'infer output for index 7[0] is NaN, not a finite number'],
     [{ outputs: 'x' }, 'infer returned outputs as a string, not an object, Map or array'],
     [[], 'infer must return {outputs}: outputs is missing'],
-  ])('refuses %p', (result, message) => {
-    expect(() => serializeInferResult(result, unlabeled)).toThrow(message);
+  ])('refuses %p', async (result, message) => {
+    await expect(serializeInferResult(result, unlabeled)).rejects.toThrow(message);
   });
 });
