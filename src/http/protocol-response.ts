@@ -33,13 +33,15 @@ export function toProtocolError(exception: unknown): ProtocolError {
  * time as the socket drains, and its parts never have to be one string.
  */
 export async function sendJsonParts(res: ServerResponse, status: number, parts: string[]): Promise<void> {
+  // One part, the usual small answer: one write of headers and body together.
+  if (parts.length === 1) return sendJson(res, status, parts[0]);
   if (res.headersSent || res.destroyed) return;
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', parts.reduce((bytes, part) => bytes + Buffer.byteLength(part), 0));
   for (const part of parts) {
     if (res.destroyed) return;
-    if (!res.write(part)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    if (!res.write(part)) await drainedOrClosed(res);
   }
   res.end();
 }
@@ -51,4 +53,16 @@ export function sendJson(res: ServerResponse, status: number, json: string): voi
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(json));
   res.end(json);
+}
+
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

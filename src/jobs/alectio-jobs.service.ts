@@ -38,6 +38,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   private readonly cancelRequested = new Set<string>();
   private readonly finishing = new Set<Promise<void>>();
   private draining = false;
+  private calls = 0;
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -59,7 +60,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 
   /** A synchronous call: the method's answer fields as JSON, in parts. */
   call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
-    return this.runner.run(`call-${randomUUID()}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+    return this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
   }
 
   /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */

@@ -1,0 +1,30 @@
+// nestjs-alectio as a customer uses it (the built package), with the trivial model.
+import 'reflect-metadata';
+import { Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { AlectioModule, Infer, Test, Train } from 'nestjs-alectio';
+import { listening, model, reportOverIpc } from './model.mjs';
+
+class BenchModel {
+  train(payload) {
+    return model.train(payload);
+  }
+  test(payload) {
+    return model.test(payload);
+  }
+  infer(payload) {
+    return model.infer(payload);
+  }
+}
+// Decorators applied by hand: this file is plain JavaScript.
+Injectable()(BenchModel);
+for (const [decorator, name] of [[Train, 'train'], [Test, 'test'], [Infer, 'infer']]) {
+  decorator()(BenchModel.prototype, name, Object.getOwnPropertyDescriptor(BenchModel.prototype, name));
+}
+class BenchModule {}
+Module({ imports: [AlectioModule.forRoot()], providers: [BenchModel] })(BenchModule);
+
+await reportOverIpc();
+const app = await NestFactory.create(BenchModule, { logger: false });
+await app.listen(Number(process.env.PORT), '127.0.0.1');
+listening(Number(process.env.PORT));

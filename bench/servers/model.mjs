@@ -1,0 +1,46 @@
+// The trivial, deterministic "model" every benchmark server calls, so that only the serving differs.
+export const TEST_SIZE = 100;
+export const CLASSES = 10;
+
+// BENCH_FULL_PRECISION=1: logits with all their digits (~19 characters each, as a real model's
+// are), for the largest-answer check; by default short ones, so the figures measure serving.
+const FULL = process.env.BENCH_FULL_PRECISION === '1';
+
+export function logits(index) {
+  const out = new Array(CLASSES);
+  for (let c = 0; c < CLASSES; c++) out[c] = FULL ? Math.sin(index * 31 + c * 7) * 5 : (((index * 31 + c * 7) % 100) - 50) / 10;
+  return out;
+}
+
+export const model = {
+  train() {},
+  test() {
+    const predictions = [];
+    const labels = [];
+    for (let i = 0; i < TEST_SIZE; i++) {
+      predictions.push(i % CLASSES);
+      labels.push((i * 3) % CLASSES);
+    }
+    return { predictions, labels };
+  },
+  infer({ unlabeled }) {
+    return { outputs: unlabeled.map(logits) };
+  },
+};
+
+/** Answers the benchmark's questions over IPC: the longest event-loop stall and the peak RSS. */
+export async function reportOverIpc() {
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  process.on('message', (message) => {
+    if (message === 'reset') delay.reset();
+    if (message === 'stats') {
+      process.send({ maxStallMs: delay.max / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024 });
+    }
+  });
+}
+
+export function listening(port) {
+  process.send?.({ listening: port });
+}
