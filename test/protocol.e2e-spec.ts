@@ -164,13 +164,7 @@ describe('concurrency', () => {
   afterAll(() => app.close());
 
   it('answers 409 to a second training and to test/infer of the checkpoint being trained, and serves the rest', async () => {
-    let finish!: () => void;
-    const started = new Promise<void>((resolve) => {
-      model.behaviour.train = () => {
-        resolve();
-        return new Promise<void>((done) => (finish = done));
-      };
-    });
+    const { started, finish } = model.holdTraining();
     const training = request(url).post('/train').send({ labeled: [1], ckpt_file: 'ckpt_5' }).then((r) => r);
     await started;
 
@@ -222,14 +216,7 @@ describe('the module imported twice', () => {
 
   it('serves the same methods at both prefixes, each with its own options, and one training at a time', async () => {
     await request(url).post('/v2/train').send({ labeled: [1], ckpt_file: 'a' }).expect(401);
-    const fixture = app.get(FixtureModel);
-    let finish!: () => void;
-    const started = new Promise<void>((resolve) => {
-      fixture.behaviour.train = () => {
-        resolve();
-        return new Promise<void>((done) => (finish = done));
-      };
-    });
+    const { started, finish } = app.get(FixtureModel).holdTraining();
     const first = request(url).post('/v1/train').send({ labeled: [1], ckpt_file: 'ckpt_1' }).then((r) => r);
     await started;
     const second = await request(url).post('/v2/train').set(AUTH).send({ labeled: [2], ckpt_file: 'ckpt_2' });
