@@ -17,7 +17,8 @@ export class ProgressDisplay {
   }
 
   phase(run: string, loop: number, loops: number, phase: Phase): void {
-    this.current = `${run} · loop ${loop + 1}/${loops} · ${phase}`;
+    // Loops are numbered from 0, as their checkpoints are (ckpt_0 is loop 0).
+    this.current = `${run} · loop ${loop} of 0-${loops - 1} · ${phase}`;
     if (this.out.isTTY) this.redraw();
     else this.out.write(`${this.current} · ${this.elapsed()}\n`);
   }

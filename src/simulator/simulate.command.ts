@@ -83,7 +83,7 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
             if (!runs.includes(partial)) runs.push(partial);
             writeReport(options.out, buildReport(config!, runs));
             const last = partial.loops.at(-1)!;
-            progress.line(`${name} · loop ${last.loop + 1}/${options.loops}: ${last.labeled_count} labeled, accuracy ${(last.metrics.accuracy * 100).toFixed(1)}%`);
+            progress.line(`${name} · loop ${last.loop} of 0-${options.loops - 1}: ${last.labeled_count} labeled, accuracy ${(last.metrics.accuracy * 100).toFixed(1)}%`);
           },
         });
         if (!runs.includes(run)) runs.push(run);
