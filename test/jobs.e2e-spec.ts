@@ -6,8 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { AlectioContext, SIGNATURE_HEADER, signBody } from 'nestjs-alectio';
-import { startFixtureApp } from './fixtures/fixture.app.js';
+import { Test as NestTest } from '@nestjs/testing';
+import { AlectioContext, AlectioModule, SIGNATURE_HEADER, signBody } from 'nestjs-alectio';
+import { JOB_STORE } from '../src/jobs/job-store.interface.js';
+import { MemoryJobStore } from '../src/jobs/memory.job-store.js';
+import { FixtureModelModule, startFixtureApp } from './fixtures/fixture.app.js';
 import type { FixtureModel } from './fixtures/fixture.model.js';
 
 const TOKEN = 'jobs-token';
@@ -261,6 +264,115 @@ describe('shutdown', () => {
       expect(job.body.job).toMatchObject({ state: 'cancelled', message: 'cancelled: the server shut down' });
     } finally {
       await second.app.close();
+    }
+  });
+});
+
+describe('shutdown, the hard cases', () => {
+  it('answers 503 to a synchronous call whose method ignores its signal, when the grace period ends', async () => {
+    const { app, model, url } = await startFixtureApp({ name: 'stubborn', options: { shutdownGraceMs: 300 } });
+    const started = deferred();
+    model.behaviour.train = () => {
+      started.resolve();
+      return new Promise(() => undefined); // never returns, never looks at its signal
+    };
+    const call = request(url).post('/train').send({ labeled: [1], ckpt_file: 'c' }).then((r) => r);
+    await started.promise;
+    await app.close();
+    const res = await call;
+    expect(res.status).toBe(503);
+    expect(res.body.message).toBe('the server shut down while train ran; retry on its successor');
+  });
+
+  it('records a job whose method returns normally after the shutdown abort as cancelled, and delivers its callback', async () => {
+    const hook = await receiver(0);
+    const first = await startFixtureApp({
+      name: 'returns',
+      options: { jobsDatabase: join(mkdtempSync(join(tmpdir(), 'alectio-returns-')), 'jobs.sqlite'), callback: { url: hook.url, secret: 'sixteen-chars-at-least' } },
+    });
+    const aborted = deferred();
+    first.model.behaviour.train = (async (_payload: unknown, { signal }: AlectioContext) => {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+      aborted.resolve();
+      // returns, as a loop that checks the signal and breaks would: no result to trust
+    }) as never;
+    const accepted = await request(first.url).post('/train').set('Prefer', 'respond-async').send({ labeled: [1], ckpt_file: 'c' }).expect(202);
+    await waitForJob(first.url, accepted.body.status_url, (job) => job.state === 'running');
+    await first.app.close();
+    try {
+      expect(hook.deliveries).toHaveLength(1);
+      expect(JSON.parse(hook.deliveries[0].body).job).toMatchObject({ id: accepted.body.job_id, state: 'cancelled' });
+    } finally {
+      hook.server.close();
+    }
+  });
+});
+
+describe('limits of job mode', () => {
+  it('refuses more than 32 jobs in progress with 503, and accepts again once they end', async () => {
+    const { app, model, url } = await startFixtureApp({ name: 'many' });
+    const release = deferred();
+    model.behaviour.test = () => release.promise.then(() => ({ predictions: [1], labels: [1] }));
+    try {
+      for (let i = 0; i < 32; i++) await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: `c${i}` }).expect(202);
+      const refused = await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: 'c32' }).expect(503);
+      expect(refused.body.message).toBe('32 jobs are in progress; retry when one has ended');
+      release.resolve();
+      for (let i = 0; i < 100; i++) {
+        const res = await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: 'again' });
+        if (res.status === 202) return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      throw new Error('jobs were never accepted again');
+    } finally {
+      release.resolve();
+      await app.close();
+    }
+  });
+});
+
+describe('a store that fails to record the end', () => {
+  async function appWith(store: MemoryJobStore) {
+    const moduleRef = await NestTest.createTestingModule({ imports: [FixtureModelModule, AlectioModule.forRoot()] })
+      .overrideProvider(JOB_STORE)
+      .useValue(store)
+      .compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    return { app, url: await app.getUrl() };
+  }
+
+  it('records the job failed without its result when the result cannot be written', async () => {
+    const store = new MemoryJobStore();
+    const update = store.update.bind(store);
+    store.update = async (id, change) => {
+      if (change.result) throw new Error('database or disk is full');
+      return update(id, change);
+    };
+    const { app, url } = await appWith(store);
+    try {
+      const accepted = await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: 'c' }).expect(202);
+      const job = await waitForJob(url, accepted.body.status_url, finished);
+      expect(job).toMatchObject({ state: 'failed', error: 'the result could not be recorded (see the server log)' });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('still shows the end when the store takes no end at all, rather than running forever', async () => {
+    const store = new MemoryJobStore();
+    const update = store.update.bind(store);
+    store.update = async (id, change) => {
+      if (change.finished_at) throw new Error('database is locked');
+      return update(id, change);
+    };
+    const { app, url } = await appWith(store);
+    try {
+      const accepted = await request(url).post('/infer').set('Prefer', 'respond-async').send({ unlabeled: [1], ckpt_file: 'c' }).expect(202);
+      const job = await waitForJob(url, accepted.body.status_url, finished);
+      expect(job).toMatchObject({ state: 'failed', error: 'the result could not be recorded (see the server log)' });
+    } finally {
+      await app.close();
     }
   });
 });

@@ -18,7 +18,8 @@ export class CallLogger {
   failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
     const message = Array.isArray(error.message) ? error.message.join('; ') : error.message;
     const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${message}`;
-    if (error.status >= 500) this.logger.error(line, stackOf(cause));
+    // 503 is the server draining, not a failure: no stack.
+    if (error.status >= 500 && error.status !== 503) this.logger.error(line, stackOf(cause));
     else this.logger.warn(line);
   }
 }

@@ -24,6 +24,8 @@ import { FINISHED_STATES, JobRecord, jobJson, JobUpdate } from './job.model.js';
 
 export const INTERRUPTED_BY_RESTART = 'interrupted by restart';
 const DEFAULT_GRACE_MS = 10_000;
+/** Jobs queued or running at once; beyond, 503: each holds its payload and, soon, its result. */
+export const MAX_JOBS_IN_PROGRESS = 32;
 // Progress is written at most this often; the latest value is always written at the end.
 const PROGRESS_INTERVAL_MS = 200;
 
@@ -37,8 +39,12 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
   private readonly cancelRequested = new Set<string>();
   private readonly finishing = new Set<Promise<void>>();
+  /** End states the store could not take (disk full, say): still what GET /jobs/:id shows. */
+  private readonly unrecorded = new Map<string, JobRecord>();
   private draining = false;
   private calls = 0;
+  /** Rejects the synchronous calls still waiting when the shutdown grace period ends. */
+  private readonly cutOff = deferredRejection();
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -58,13 +64,27 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     if (this.draining) throw new ServiceUnavailableException('the server is shutting down and accepts no new work; retry on its successor');
   }
 
-  /** A synchronous call: the method's answer fields as JSON, in parts. */
-  call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
-    return this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+  /**
+   * A synchronous call: the method's answer fields as JSON, in parts. Stopped by a shutdown, it
+   * is a 503, and it is answered when the grace period ends even if the method never returns,
+   * so that the HTTP server can close.
+   */
+  async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
+    const run = this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+    try {
+      return await Promise.race([run, this.cutOff.promise]);
+    } catch (error) {
+      if (!this.draining) throw error;
+      throw new ServiceUnavailableException(`the server shut down while ${kind} ran; retry on its successor`, { cause: error });
+    }
   }
 
   /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */
   async submit<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, release: () => void): Promise<JobRecord> {
+    if (this.finishing.size >= MAX_JOBS_IN_PROGRESS) {
+      release();
+      throw new ServiceUnavailableException(`${MAX_JOBS_IN_PROGRESS} jobs are in progress; retry when one has ended`);
+    }
     const job: JobRecord = {
       id: randomUUID(),
       kind,
@@ -92,6 +112,8 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
       .then(
         (parts): JobUpdate => {
           if (this.cancelRequested.has(job.id)) return { state: 'cancelled', message: 'cancelled; the method returned' };
+          // Its signal was aborted: however it returned, it may have stopped short.
+          if (this.draining) return { state: 'cancelled', message: 'cancelled: the server shut down; the method returned' };
           try {
             return { state: 'succeeded', progress: 1, result: parts.join('') };
           } catch {
@@ -108,15 +130,16 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
       )
       .then((end) => {
         progress.flush();
-        return this.finish(job.id, end, release);
-      });
+        return this.finish(job, end, release);
+      })
+      .catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
     this.finishing.add(finished);
     void finished.finally(() => this.finishing.delete(finished));
     return job;
   }
 
   async get(id: string): Promise<JobRecord> {
-    const job = await this.store.get(id);
+    const job = this.unrecorded.get(id) ?? (await this.store.get(id));
     if (!job) throw new NotFoundException(UNKNOWN_JOB(id));
     return job;
   }
@@ -139,42 +162,62 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.draining = true;
     const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
+    const deadline = Date.now() + grace;
     const { unfinished } = await this.runner.abortAll(`the server is shutting down${signal ? ` (${signal})` : ''}`, grace);
-    // Jobs whose methods returned are recorded as they end; the rest are recorded here.
-    const ended = now();
-    const cutOff = `still running when the shutdown grace period of ${grace} ms ended`;
+    // Jobs whose methods returned are recorded as they end; the rest are recorded here, and
+    // synchronous calls still waiting are answered 503.
+    this.cutOff.reject(new Error('the shutdown grace period ended'));
     if (unfinished > 0) {
       this.logger.error(`${unfinished} methods did not return within ${grace} ms of being aborted`);
-      await this.store.failUnfinished(cutOff, ended);
+      await this.store.failUnfinished(`still running when the shutdown grace period of ${grace} ms ended`, now());
     }
-    await Promise.race([Promise.all(this.finishing), delay(1000)]);
+    // The end states being written, and the first delivery of their callbacks: within the grace.
+    await Promise.race([Promise.all(this.finishing), delay(deadline - Date.now())]);
+    await this.callback.settle(deadline - Date.now());
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.store.close();
   }
 
-  private async finish(id: string, end: JobUpdate, release: () => void): Promise<void> {
+  private async finish(started: JobRecord, end: JobUpdate, release: () => void): Promise<void> {
+    const { id } = started;
     release();
     this.cancelRequested.delete(id);
-    await this.record(id, { ...end, finished_at: now() });
-    const job = await this.store.get(id).catch(() => undefined);
+    const ended = { ...end, finished_at: now() };
+    if (!(await this.record(id, ended))) {
+      // Without its result, the end may still fit; if not even that, it is kept here.
+      const fallback: JobUpdate = end.result ? { state: 'failed', error: 'the result could not be recorded (see the server log)', result: null, finished_at: ended.finished_at } : ended;
+      if (!(await this.record(id, fallback))) this.unrecorded.set(id, { ...started, ...fallback } as JobRecord);
+    }
+    const job = this.unrecorded.get(id) ?? (await this.store.get(id).catch(() => undefined));
     if (!job) return;
     this.logger.log(`job ${id} (${job.kind}) ${job.state}${job.error ? `: ${job.error}` : ''}`);
     this.callback.notify(id, jobJson(job));
   }
 
   // A failing store must not leave the run unrecorded in the log, nor crash the process.
-  private async record(id: string, update: JobUpdate): Promise<void> {
+  private async record(id: string, update: JobUpdate): Promise<boolean> {
     try {
       await this.store.update(id, update);
+      return true;
     } catch (error) {
       this.logger.error(`could not record job ${id}: ${(error as Error).message}`, (error as Error).stack);
+      return false;
     }
   }
 }
 
 const now = (): string => new Date().toISOString();
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
+
+/** A promise that only ever rejects, when told to; unhandled until someone races it. */
+function deferredRejection(): { promise: Promise<never>; reject: (error: Error) => void } {
+  let reject!: (error: Error) => void;
+  const promise = new Promise<never>((_, fail) => (reject = fail));
+  promise.catch(() => undefined);
+  return { promise, reject };
+}
 
 /** Writes at most every `interval` ms, merging what came in between; flush() writes what is pending. */
 function throttled(interval: number, write: (update: JobUpdate) => void) {
@@ -198,4 +241,3 @@ function throttled(interval: number, write: (update: JobUpdate) => void) {
     flush,
   };
 }
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -20,6 +20,7 @@ export function signBody(body: string, secret: string): string {
 export class CallbackNotifier implements OnApplicationShutdown {
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly attempts = new Set<Promise<void>>();
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions) {}
 
@@ -56,13 +57,26 @@ export class CallbackNotifier implements OnApplicationShutdown {
       this.logger.warn(`callback for job ${jobId}: attempt ${n}/${attempts} ${outcome}; retrying in ${delay} ms`);
       const timer = setTimeout(() => {
         this.timers.delete(timer);
-        void attempt(n + 1);
+        this.track(attempt(n + 1));
       }, delay);
       this.timers.add(timer);
     };
-    void attempt(1);
+    this.track(attempt(1));
   }
 
+  /** Waits, at most `ms`, for the deliveries in flight: at shutdown, the last jobs' first attempt. */
+  async settle(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.attempts), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+    clearTimeout(timer);
+  }
+
+  private track(attempt: Promise<void>): void {
+    const settled = attempt.catch(() => undefined).finally(() => this.attempts.delete(settled));
+    this.attempts.add(settled);
+  }
+
+  /** Retries still waiting are dropped: delivery is best effort across a shutdown. */
   onApplicationShutdown(): void {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();

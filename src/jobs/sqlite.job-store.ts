@@ -5,6 +5,7 @@ import { AlectioConfigurationError } from '../alectio.errors.js';
 import type { JobRecord, JobUpdate } from './job.model.js';
 import type { JobStore } from './job-store.interface.js';
 
+const MAX_JOBS = 10_000;
 const COLUMNS = ['state', 'progress', 'message', 'started_at', 'finished_at', 'result', 'error'] as const;
 
 /**
@@ -44,6 +45,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   async create(job: JobRecord): Promise<void> {
+    // Retention: the latest 10,000 jobs; older finished ones go, so the file does not grow forever.
+    this.db.prepare(`DELETE FROM alectio_jobs WHERE seq <= (SELECT MAX(seq) FROM alectio_jobs) - ${MAX_JOBS} AND finished_at IS NOT NULL`).run();
     this.db
       .prepare(
         `INSERT INTO alectio_jobs (id, kind, state, progress, message, created_at, started_at, finished_at, result, error)
