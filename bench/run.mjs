@@ -8,7 +8,10 @@ import { createServer } from 'node:net';
 import autocannon from 'autocannon';
 
 const quick = process.argv.includes('--quick');
+const largest = process.argv.includes('--largest');
 const SERVERS = { bare: 'bare.mjs', 'nest plain': 'nest-plain.mjs', library: 'library.mjs' };
+/** Extra server variants: [name, file, environment]. */
+const VARIANTS = { 'library, logging on': ['library.mjs', { BENCH_LOGGER: '1' }] };
 const LOAD_SECONDS = quick ? 2 : 5;
 const BIG_REPEATS = quick ? 3 : 7;
 const range = (n, from = 0) => Array.from({ length: n }, (_, i) => from + i);
@@ -22,23 +25,31 @@ const freePort = () =>
   });
 
 /** A fresh server process: every peak RSS below is that of one scenario alone. */
-async function start(name) {
+async function start(name, extraEnv = {}) {
   const port = await freePort();
-  const child = fork(new URL(`./servers/${SERVERS[name]}`, import.meta.url), { env: { ...process.env, PORT: String(port) }, stdio: 'inherit' });
+  const [file, variantEnv] = VARIANTS[name] ?? [SERVERS[name], {}];
+  // A variant's log lines go to /dev/null: written, as in production, but not into this table.
+  const stdio = VARIANTS[name] ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit';
+  const child = fork(new URL(`./servers/${file}`, import.meta.url), { env: { ...process.env, ...variantEnv, ...extraEnv, PORT: String(port) }, stdio });
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
   });
+  child.on('error', () => undefined); // a server that died answers nothing more; see `alive`
+  // Resolves undefined if the server dies first (bare Node past V8's string cap does).
   const ask = (message) =>
     new Promise((resolve) => {
       child.once('message', resolve);
+      child.once('exit', () => resolve(undefined));
       child.send(message);
     });
+  const alive = () => child.exitCode === null && child.signalCode === null;
   return {
     url: `http://127.0.0.1:${port}`,
+    alive,
     reset: () => child.send('reset'),
-    stats: () => ask('stats'),
-    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.kill())),
+    stats: () => (alive() ? ask('stats') : Promise.resolve(undefined)),
+    stop: () => (alive() ? new Promise((resolve) => (child.once('exit', resolve), child.kill())) : Promise.resolve()),
   };
 }
 
@@ -124,6 +135,41 @@ for (const name of Object.keys(SERVERS)) {
   }
   await server.stop();
 }
+// The module writes one log line per call by default; the servers above run with the logger off,
+// as the plain controller logs nothing. This row shows what the line costs.
+{
+  const name = 'library, logging on';
+  process.stderr.write(`${name}: load\n`);
+  const server = await start(name);
+  results.servers[name] = { 'POST /train, 10 indices (req/s)': await load(server, '/train', TRAIN_10) };
+  await server.stop();
+}
+
+// The largest answer: full-precision logits (~19 characters each) past V8's ~512 MB string cap.
+if (largest) {
+  results.largest = {};
+  for (const name of ['bare', 'library']) {
+    const server = await start(name, { BENCH_FULL_PRECISION: '1' });
+    for (const n of [2_600_000, 3_000_000]) {
+      process.stderr.write(`${name}: /infer with ${n} full-precision outputs\n`);
+      const started = performance.now();
+      let outcome;
+      try {
+        const response = await fetch(`${server.url}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: inferBody(n) });
+        let bytes = 0;
+        for await (const chunk of response.body) bytes += chunk.length;
+        outcome = { status: response.status, megabytes: Math.round(bytes / 1e6), seconds: +((performance.now() - started) / 1000).toFixed(1) };
+      } catch (error) {
+        outcome = { failed: String(error.cause?.code ?? error.message) };
+      }
+      results.largest[`${name} ${n}`] = { ...outcome, serverAlive: server.alive() };
+      if (outcome.failed) break;
+    }
+    const stats = await server.stats();
+    results.largest[`${name} peak RSS (MB)`] = stats ? Math.round(stats.peakRssMb) : 'the server crashed';
+    await server.stop();
+  }
+}
 results.machine.loadAfter = loadavg();
 
 function single(value) {
@@ -133,10 +179,11 @@ function single(value) {
 // The table: every figure of every server, and its ratio to bare Node's median.
 const rows = Object.keys(results.servers.bare);
 const format = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-const lines = [`| figure | ${Object.keys(SERVERS).map((s) => `${s} (min / median / max)`).join(' | ')} | library ÷ bare | library ÷ nest plain |`];
-lines.push(`| --- | ${Object.keys(SERVERS).map(() => '---:').join(' | ')} | ---: | ---: |`);
+const columns = [...Object.keys(SERVERS), ...Object.keys(VARIANTS)];
+const lines = [`| figure | ${columns.map((s) => `${s} (min / median / max)`).join(' | ')} | library ÷ bare | library ÷ nest plain |`];
+lines.push(`| --- | ${columns.map(() => '---:').join(' | ')} | ---: | ---: |`);
 for (const row of rows) {
-  const cells = Object.keys(SERVERS).map((s) => {
+  const cells = columns.map((s) => {
     const f = results.servers[s][row];
     if (!f) return '';
     return f.min === f.max ? format(f.median) : `${format(f.min)} / ${format(f.median)} / ${format(f.max)}`;
@@ -152,3 +199,4 @@ writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(resu
 const { machine } = results;
 console.log(`${machine.cpu} × ${machine.cores}, ${machine.memoryGb} GiB, Node ${machine.node}; load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${machine.loadAfter.map((l) => l.toFixed(2)).join(' ')} after\n`);
 console.log(table);
+if (results.largest) console.log('\nlargest answer:', JSON.stringify(results.largest, null, 2));

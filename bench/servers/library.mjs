@@ -25,6 +25,7 @@ class BenchModule {}
 Module({ imports: [AlectioModule.forRoot()], providers: [BenchModel] })(BenchModule);
 
 await reportOverIpc();
-const app = await NestFactory.create(BenchModule, { logger: false });
+// BENCH_LOGGER=1: Nest's default console logger, so the module's one line per call is written.
+const app = await NestFactory.create(BenchModule, process.env.BENCH_LOGGER === '1' ? { bufferLogs: false } : { logger: false });
 await app.listen(Number(process.env.PORT), '127.0.0.1');
 listening(Number(process.env.PORT));

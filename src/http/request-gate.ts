@@ -26,6 +26,8 @@ import { TokenVerifier } from './token.verifier.js';
 type BodyParserError = Error & { type?: string; limit?: number; status?: number };
 
 const TOO_NESTED_TYPE = 'alectio.too.nested';
+/** `application/json`, any case, with or without parameters (group 1: the parameters). */
+const JSON_MEDIA_TYPE = /^\s*application\/json\s*(;.*)?$/i;
 
 /**
  * What has to happen before Nest sees a request to POST /train, /test or /infer: the token
@@ -108,11 +110,15 @@ export class RequestGate implements OnApplicationBootstrap {
       sendJson(res, status, JSON.stringify(error));
     };
     if (!this.verifier.isAuthorized(req.headers.authorization)) return reject(HttpStatus.UNAUTHORIZED, UNAUTHORIZED);
-    const type = req.is('application/json');
-    if (type === null) return reject(HttpStatus.BAD_REQUEST, EMPTY_BODY); // no Content-Length, no chunks
-    if (!type) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(req.headers['content-type']));
+    const contentType = req.headers['content-type'];
+    if (req.headers['transfer-encoding'] === undefined && req.headers['content-length'] === undefined) {
+      return reject(HttpStatus.BAD_REQUEST, EMPTY_BODY);
+    }
+    // The media type alone, before any parameter; compared as type-is would, in one regex.
+    const media = JSON_MEDIA_TYPE.exec(contentType ?? '');
+    if (!media) return reject(HttpStatus.BAD_REQUEST, NOT_JSON(contentType));
     // RFC 8259: JSON between systems is UTF-8; the nesting guard reads the bytes as such.
-    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1];
+    const charset = media[1] === undefined ? undefined : /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType!)?.[1];
     if (charset !== undefined && !/^utf-?8$/i.test(charset)) return reject(HttpStatus.BAD_REQUEST, NOT_UTF8(charset));
     this.parseJson(req, res, (error?: BodyParserError) => {
       if (error) return reject(...this.parseFailure(error));
