@@ -34,14 +34,9 @@ export class AlectioExecutor {
       throw new InternalServerErrorException(BAD_RESULT(kind, handler.name, reason), { cause: error });
     }
   }
-
-  /** `Class#method` of the method serving `kind`. */
-  nameOf(kind: HandlerKind): string {
-    return this.registry.get(kind)!.name;
-  }
 }
 
-export function messageOf(error: unknown): string {
+function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message || error.name;
   return typeof error === 'string' ? error : `threw ${String(error)}`;
 }

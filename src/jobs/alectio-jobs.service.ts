@@ -22,10 +22,10 @@ import { JOB_RUNNER, type JobRunner } from './job-runner.interface.js';
 import { JOB_STORE, type JobStore } from './job-store.interface.js';
 import { FINISHED_STATES, JobRecord, jobJson, JobUpdate } from './job.model.js';
 
-export const INTERRUPTED_BY_RESTART = 'interrupted by restart';
+const INTERRUPTED_BY_RESTART = 'interrupted by restart';
 const DEFAULT_GRACE_MS = 10_000;
 /** Jobs queued or running at once; beyond, 503: each holds its payload and, soon, its result. */
-export const MAX_JOBS_IN_PROGRESS = 32;
+const MAX_JOBS_IN_PROGRESS = 32;
 // Progress is written at most this often; the latest value is always written at the end.
 const PROGRESS_INTERVAL_MS = 200;
 
