@@ -43,8 +43,8 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   private readonly unrecorded = new Map<string, JobRecord>();
   private draining = false;
   private calls = 0;
-  /** Rejects the synchronous calls still waiting when the shutdown grace period ends. */
-  private readonly cutOff = deferredRejection();
+  /** The synchronous calls waiting for their method: rejected when the shutdown grace period ends. */
+  private readonly waiting = new Set<(error: Error) => void>();
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
@@ -71,11 +71,18 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
    */
   async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
     const run = this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+    // Not a race against one shared never-settling promise: each race would leave a reaction
+    // on it, one per call for the life of the server.
+    let cut!: (error: Error) => void;
+    const cutOff = new Promise<never>((_, reject) => (cut = reject));
+    this.waiting.add(cut);
     try {
-      return await Promise.race([run, this.cutOff.promise]);
+      return await Promise.race([run, cutOff]);
     } catch (error) {
       if (!this.draining) throw error;
       throw new ServiceUnavailableException(`the server shut down while ${kind} ran; retry on its successor`, { cause: error });
+    } finally {
+      this.waiting.delete(cut);
     }
   }
 
@@ -166,7 +173,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     const { unfinished } = await this.runner.abortAll(`the server is shutting down${signal ? ` (${signal})` : ''}`, grace);
     // Jobs whose methods returned are recorded as they end; the rest are recorded here, and
     // synchronous calls still waiting are answered 503.
-    this.cutOff.reject(new Error('the shutdown grace period ended'));
+    for (const cut of this.waiting) cut(new Error('the shutdown grace period ended'));
     if (unfinished > 0) {
       this.logger.error(`${unfinished} methods did not return within ${grace} ms of being aborted`);
       await this.store.failUnfinished(`still running when the shutdown grace period of ${grace} ms ended`, now());
@@ -211,13 +218,6 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 const now = (): string => new Date().toISOString();
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 
-/** A promise that only ever rejects, when told to; unhandled until someone races it. */
-function deferredRejection(): { promise: Promise<never>; reject: (error: Error) => void } {
-  let reject!: (error: Error) => void;
-  const promise = new Promise<never>((_, fail) => (reject = fail));
-  promise.catch(() => undefined);
-  return { promise, reject };
-}
 
 /** Writes at most every `interval` ms, merging what came in between; flush() writes what is pending. */
 function throttled(interval: number, write: (update: JobUpdate) => void) {

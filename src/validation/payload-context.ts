@@ -2,7 +2,7 @@ import type { ValidationArguments } from 'class-validator';
 
 /**
  * What a payload's rules need beyond the payload itself. class-validator has no per-call
- * context, so the validator hangs this on the DTO instance under a symbol while it runs.
+ * context, so the validator keys this by the DTO instance while it runs.
  */
 export interface PayloadContext {
   poolSize?: number;
@@ -13,10 +13,14 @@ export interface PayloadContext {
   notes: Map<string, string>;
 }
 
-export const PAYLOAD_CONTEXT = Symbol('alectio:payload_context');
+/**
+ * Each payload's context while it is validated. Kept beside the payload rather than on it: an
+ * added and deleted property would change the object's shape for the customer's method.
+ */
+export const PAYLOAD_CONTEXTS = new WeakMap<object, PayloadContext>();
 
 export function contextOf(args: ValidationArguments): PayloadContext {
-  return (args.object as Record<symbol, PayloadContext>)[PAYLOAD_CONTEXT];
+  return PAYLOAD_CONTEXTS.get(args.object)!;
 }
 
 /** Records why `rule` failed on this property, for the constraint's `defaultMessage`. */

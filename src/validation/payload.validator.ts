@@ -6,7 +6,7 @@ import { InferPayload } from '../dto/infer.dto.js';
 import { TestPayload } from '../dto/test.dto.js';
 import { TrainPayload } from '../dto/train.dto.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-import { PAYLOAD_CONTEXT, PayloadContext, typeName } from './payload-context.js';
+import { PAYLOAD_CONTEXTS, PayloadContext, typeName } from './payload-context.js';
 
 const PAYLOADS = { train: TrainPayload, test: TestPayload, infer: InferPayload } as const;
 
@@ -48,7 +48,7 @@ export class PayloadValidator {
       throw new BadRequestException([`body must be a JSON object, got ${typeName(body)}`]);
     }
     const type = PAYLOADS[kind];
-    const payload = new type() as PayloadOf<K> & Record<string | symbol, unknown>;
+    const payload = new type() as PayloadOf<K> & Record<string, unknown>;
     for (const field of this.fieldsOf(type)) {
       if (Object.hasOwn(body, field)) payload[field] = (body as Record<string, unknown>)[field];
     }
@@ -58,9 +58,9 @@ export class PayloadValidator {
       checkpointRule: this.checkpointRule,
       notes: new Map(),
     };
-    Object.defineProperty(payload, PAYLOAD_CONTEXT, { value: context, configurable: true });
+    PAYLOAD_CONTEXTS.set(payload, context);
     const errors = validateSync(payload, { validationError: { target: false, value: false } });
-    delete payload[PAYLOAD_CONTEXT];
+    PAYLOAD_CONTEXTS.delete(payload);
     if (errors.length > 0) {
       // Decorators register bottom-up; reversed, the messages follow the order the DTO lists its rules.
       throw new BadRequestException(errors.flatMap((error) => Object.values(error.constraints ?? {}).reverse()));
