@@ -12,6 +12,7 @@ import { CallLogger } from './http/call.logger.js';
 import { sendJson, sendJsonParts, toProtocolError } from './http/protocol-response.js';
 import { endpointPath } from './http/route-path.js';
 import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
+import { WorkDispatcher } from './distributed/work.dispatcher.js';
 import { AlectioJobs } from './jobs/alectio-jobs.service.js';
 import { PayloadValidator, type PayloadOf } from './validation/payload.validator.js';
 
@@ -31,6 +32,7 @@ export class AlectioController {
     private readonly calls: CallLogger,
     private readonly verifier: TokenVerifier,
     private readonly appConfig: ApplicationConfig,
+    private readonly dispatcher: WorkDispatcher,
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
   ) {}
 
@@ -69,7 +71,9 @@ export class AlectioController {
       const payload = this.validator.validate(kind, req.body);
       details = describe(kind, payload);
       this.jobs.assertAccepting();
-      const release = this.tracker.enter(kind, payload.ckpt_file);
+      let release = this.tracker.enter(kind, payload.ckpt_file);
+      // Distributed: the one-training rule holds across the whole pool, checked in Redis.
+      if (this.dispatcher.active) release = await this.dispatcher.claim(kind, payload.ckpt_file, release);
       if (prefersAsync(req)) {
         const job = await this.jobs.submit(kind, payload, release);
         const statusUrl = endpointPath(this.appConfig, this.options, 'jobs', job.id);

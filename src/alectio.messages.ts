@@ -63,3 +63,16 @@ export const UNKNOWN_JOB = (id: string): string => `no job with id ${show(id)}`;
 
 export const JOB_FINISHED = (id: string, state: string): string =>
   `job ${show(id)} has already ${state === 'cancelled' ? 'been cancelled' : state}`;
+
+export const REDIS_UNREACHABLE = (where: string, state: string): string =>
+  `the work queue's Redis at ${where} cannot be reached (connection ${state}); retry when it is back`;
+
+export const REDIS_LOST = (where: string): string =>
+  `lost the connection to the work queue's Redis at ${where} while the workers ran this request; ` +
+  `its answer cannot be collected: retry when Redis is back`;
+
+export const NO_WORKERS = (queue: string, where: string): string =>
+  `no worker is taking work from the queue "${queue}" on ${where}: start one (the same app in the worker role)`;
+
+export const PIECE_FAILED = (piece: string, attempts: number, reason: string): string =>
+  `${piece} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reason}`;

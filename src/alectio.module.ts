@@ -4,6 +4,8 @@ import { createAlectioController } from './alectio.controller.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
 import { AlectioExecutor } from './alectio.executor.js';
 import { jobRunnerProvider, jobStoreProvider, routePathProvider } from './alectio.providers.js';
+import { PoolWorker } from './distributed/pool.worker.js';
+import { WorkDispatcher } from './distributed/work.dispatcher.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
@@ -34,6 +36,8 @@ import { PayloadValidator } from './validation/payload.validator.js';
     CallbackNotifier,
     jobStoreProvider,
     jobRunnerProvider,
+    WorkDispatcher,
+    PoolWorker,
   ],
 })
 export class AlectioModule extends ConfigurableModuleClass {

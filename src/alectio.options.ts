@@ -1,5 +1,5 @@
 import { AlectioConfigurationError } from './alectio.errors.js';
-import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
+import type { AlectioDistributedOptions, AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 
 // What body-parser's `bytes` understands. Anything else it would read as a bare number:
 // '64MiB' would become a 64-byte limit.
@@ -7,7 +7,7 @@ const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
 
 /** Refuses options that would not do what they say, at start-up rather than at the first call. */
 export function assertValidOptions(options: AlectioModuleOptions): void {
-  const { prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs } = options;
+  const { prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed } = options;
   const problems: string[] = [];
   if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
   if (token !== undefined && token !== null && typeof token !== 'string') problems.push(`token must be a string, got ${typeof token}`);
@@ -40,5 +40,23 @@ export function assertValidOptions(options: AlectioModuleOptions): void {
   if (shutdownGraceMs !== undefined && !(Number.isSafeInteger(shutdownGraceMs) && shutdownGraceMs >= 0)) {
     problems.push(`shutdownGraceMs must be a number of milliseconds, got ${JSON.stringify(shutdownGraceMs)}`);
   }
+  if (distributed !== undefined) problems.push(...distributedProblems(distributed));
   if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
+}
+
+function distributedProblems(distributed: AlectioDistributedOptions): string[] {
+  const problems: string[] = [];
+  const { redis, role, queue } = distributed ?? {};
+  const isUrl = typeof redis === 'string' && /^rediss?:\/\/./.test(redis);
+  const isAddress = typeof redis === 'object' && redis !== null && typeof redis.host === 'string' && Number.isInteger(redis.port);
+  if (!isUrl && !isAddress) problems.push("distributed.redis must be a redis:// (or rediss://) URL or { host, port }");
+  if (role !== undefined && role !== 'api' && role !== 'worker') problems.push(`distributed.role must be 'api' or 'worker', got ${JSON.stringify(role)}`);
+  if (queue !== undefined && !(typeof queue === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(queue))) {
+    problems.push('distributed.queue must be 1 to 64 characters of A-Z a-z 0-9 _ -');
+  }
+  for (const [name, min] of [['inferChunkSize', 1], ['attempts', 1], ['lockDurationMs', 100], ['concurrency', 1]] as const) {
+    const value = distributed?.[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= min)) problems.push(`distributed.${name} must be an integer of at least ${min}`);
+  }
+  return problems;
 }

@@ -27,13 +27,19 @@ export function routePathProvider(controllers: Type[]): Provider {
   };
 }
 
-/** The job store: SQLite when `jobsDatabase` is set, memory otherwise. */
+/**
+ * The job store: SQLite when `jobsDatabase` is set, memory otherwise. A worker of a pool
+ * records no jobs (its API process does), and must not mark the API's jobs interrupted.
+ */
 export const jobStoreProvider: Provider = {
   provide: JOB_STORE,
   useFactory: (options: AlectioModuleOptions): Promise<JobStore> | JobStore =>
-    options.jobsDatabase ? SqliteJobStore.open(options.jobsDatabase) : new MemoryJobStore(),
+    options.jobsDatabase && options.distributed?.role !== 'worker' ? SqliteJobStore.open(options.jobsDatabase) : new MemoryJobStore(),
   inject: [MODULE_OPTIONS_TOKEN],
 };
 
-/** The runner: in this process. A distributed runner replaces this provider. */
+/**
+ * The runner: in this process. In distributed mode too: what it runs is then the hand-over to
+ * the pool (WorkDispatcher), so signal, progress and shutdown work the same way.
+ */
 export const jobRunnerProvider: Provider = { provide: JOB_RUNNER, useClass: InProcessJobRunner };

@@ -3,7 +3,7 @@ export { Train, Test, AlectioTest, Infer } from './decorators/handler.decorators
 export { TrainPayload } from './dto/train.dto.js';
 export { TestPayload } from './dto/test.dto.js';
 export { InferPayload } from './dto/infer.dto.js';
-export type { AlectioCallbackOptions, AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
+export type { AlectioCallbackOptions, AlectioDistributedOptions, AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 export type { AlectioContext } from './interfaces/alectio-context.interface.js';
 export { SIGNATURE_HEADER, signBody } from './jobs/callback.notifier.js';
 export type { Keyed, Scores, TestResult, InferResult } from './interfaces/alectio-results.interface.js';

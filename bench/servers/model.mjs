@@ -1,4 +1,7 @@
 // The trivial, deterministic "model" every benchmark server calls, so that only the serving differs.
+import { subscribe } from 'node:diagnostics_channel';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 export const TEST_SIZE = 100;
 export const CLASSES = 10;
 
@@ -24,19 +27,46 @@ export const model = {
     return { predictions, labels };
   },
   infer({ unlabeled }) {
-    return { outputs: unlabeled.map(logits) };
+    const outputs = unlabeled.map(logits);
+    answerPhase.begin();
+    return { outputs };
   },
 };
 
+/**
+ * The event loop while the answer goes out: from the method's return to the response's last
+ * byte (Node's `http.server.response.finish` diagnostics channel), apart from the request's
+ * parsing and the method's own work, which the whole-request figure includes.
+ */
+const answerPhase = {
+  maxMs: 0,
+  current: undefined,
+  begin() {
+    this.current?.disable();
+    this.current = monitorEventLoopDelay({ resolution: 5 });
+    this.current.enable();
+  },
+  end() {
+    if (!this.current) return;
+    this.current.disable();
+    // An empty histogram's max is 0; one that saw no tick has nothing to add.
+    this.maxMs = Math.max(this.maxMs, this.current.max / 1e6);
+    this.current = undefined;
+  },
+};
+subscribe('http.server.response.finish', () => answerPhase.end());
+
 /** Answers the benchmark's questions over IPC: the longest event-loop stall and the peak RSS. */
 export async function reportOverIpc() {
-  const { monitorEventLoopDelay } = await import('node:perf_hooks');
   const delay = monitorEventLoopDelay({ resolution: 5 });
   delay.enable();
   process.on('message', (message) => {
-    if (message === 'reset') delay.reset();
+    if (message === 'reset') {
+      delay.reset();
+      answerPhase.maxMs = 0;
+    }
     if (message === 'stats') {
-      process.send({ maxStallMs: delay.max / 1e6, peakRssMb: process.resourceUsage().maxRSS / 1024 });
+      process.send({ maxStallMs: delay.max / 1e6, answerStallMs: answerPhase.maxMs, peakRssMb: process.resourceUsage().maxRSS / 1024 });
     }
   });
 }

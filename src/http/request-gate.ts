@@ -42,6 +42,8 @@ const JSON_MEDIA_TYPE = /^\s*application\/json\s*(;.*)?$/i;
 @Injectable()
 export class RequestGate implements OnApplicationBootstrap {
   private readonly parseJson: ReturnType<typeof bodyParser.json>;
+  /** False in an app without HTTP (a worker of a pool, from createApplicationContext). */
+  private serving = false;
   private routes?: { globalPrefix: string; byPath: Map<string, HandlerKind> };
   private adapterHost?: HttpAdapterHost;
 
@@ -73,7 +75,7 @@ export class RequestGate implements OnApplicationBootstrap {
    * serve them without the early token check and with Nest's 100 KiB limit.
    */
   onApplicationBootstrap(): void {
-    if (!this.options.token) new Logger(ALECTIO_LOGGER_CONTEXT).warn(NO_TOKEN);
+    if (!this.options.token && this.serving) new Logger(ALECTIO_LOGGER_CONTEXT).warn(NO_TOKEN);
     const app = this.adapterHost?.httpAdapter.getInstance<{ router?: ExpressRouter; _router?: ExpressRouter }>();
     const router = app?.router ?? app?._router;
     if (!router) return;
@@ -86,6 +88,8 @@ export class RequestGate implements OnApplicationBootstrap {
 
   private mount(adapterHost: HttpAdapterHost): void {
     const adapter = adapterHost.httpAdapter;
+    if (!adapter) return;
+    this.serving = true;
     if (adapter.getType() !== 'express') {
       new Logger(ALECTIO_LOGGER_CONTEXT).warn(
         `nestjs-alectio is built for @nestjs/platform-express; on ${adapter.getType()} the token is checked ` +

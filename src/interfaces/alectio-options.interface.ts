@@ -40,6 +40,35 @@ export interface AlectioModuleOptions {
   callback?: AlectioCallbackOptions;
   /** On shutdown, how long running methods get to return after their signal is aborted. Default 10 s. */
   shutdownGraceMs?: number;
+  /**
+   * Runs the methods on a pool of worker processes through BullMQ on Redis (needs the packages
+   * `bullmq` 6 and `ioredis` 5). Unset: they run in this process. See README, "Many machines".
+   */
+  distributed?: AlectioDistributedOptions;
+}
+
+/** Distributed mode: the same app as the HTTP side (`role: 'api'`) and as workers (`role: 'worker'`). */
+export interface AlectioDistributedOptions {
+  /** The Redis every API process and worker shares: a `redis://` URL, or host and port. */
+  redis: string | { host: string; port: number; username?: string; password?: string; db?: number };
+  /**
+   * `'api'` (default): serves HTTP and hands the work to the pool. `'worker'`: takes work from
+   * the pool and runs the methods; start it without `app.listen()`.
+   */
+  role?: 'api' | 'worker';
+  /** Name of the queue (and of its Redis keys): API processes and workers of one pool share it. Default `'alectio'`. */
+  queue?: string;
+  /** `/infer` is split into chunks of this many indices, spread over the workers. Default 10,000. */
+  inferChunkSize?: number;
+  /** Attempts at a piece of work (a chunk, a training, a test) before the request fails. Default 3. */
+  attempts?: number;
+  /**
+   * How long a worker's claim on its work lasts without renewal: a worker that dies has its work
+   * taken over by another within about twice this. Default 30 s.
+   */
+  lockDurationMs?: number;
+  /** Pieces of work one worker runs at once. Default 1 (one GPU, one method at a time). */
+  concurrency?: number;
 }
 
 /** The completion callback of job mode. */

@@ -17,6 +17,8 @@ import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import { toProtocolError } from '../http/protocol-response.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import type { PayloadOf } from '../validation/payload.validator.js';
+import { WorkDispatcher } from '../distributed/work.dispatcher.js';
+import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import { CallbackNotifier } from './callback.notifier.js';
 import { JOB_RUNNER, type JobRunner } from './job-runner.interface.js';
 import { JOB_STORE, type JobStore } from './job-store.interface.js';
@@ -52,6 +54,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
     private readonly executor: AlectioExecutor,
     private readonly callback: CallbackNotifier,
+    private readonly dispatcher: WorkDispatcher,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -70,7 +73,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
    * so that the HTTP server can close.
    */
   async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
-    const run = this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+    const run = this.runner.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) => this.execute(kind, payload, context));
     // Not a race against one shared never-settling promise: each race would leave a reaction
     // on it, one per call for the life of the server.
     let cut!: (error: Error) => void;
@@ -84,6 +87,11 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     } finally {
       this.waiting.delete(cut);
     }
+  }
+
+  /** In this process, or, in distributed mode, on the pool's workers. */
+  private execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
+    return this.dispatcher.active ? this.dispatcher.execute(kind, payload, context) : this.executor.execute(kind, payload, context);
   }
 
   /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */
@@ -111,7 +119,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
       throw error;
     }
     const progress = throttled(PROGRESS_INTERVAL_MS, (update: JobUpdate) => void this.record(job.id, update));
-    const run = this.runner.run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.executor.execute(kind, payload, context), {
+    const run = this.runner.run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.execute(kind, payload, context), {
       started: () => void this.record(job.id, { state: 'running', started_at: now() }),
       progress: (fraction, message) => progress.push(message === undefined ? { progress: fraction } : { progress: fraction, message }),
     });

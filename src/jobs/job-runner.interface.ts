@@ -10,8 +10,8 @@ export interface RunObserver {
 }
 
 /**
- * Executes the work of a call or a job, and can abort it. The in-process runner calls the
- * method here; a distributed one would hand the work to other processes behind the same shape.
+ * Executes the work of a call or a job, and can abort it: the method itself, or in distributed
+ * mode its hand-over to the workers, which an abort cancels there.
  */
 export interface JobRunner {
   /** Runs `work` with a context whose signal `cancel(id)` and `abortAll()` abort. */

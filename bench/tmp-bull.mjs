@@ -1,0 +1,20 @@
+import { Queue, Worker, QueueEvents, UnrecoverableError } from 'bullmq';
+import { Redis } from 'ioredis';
+const conn = { host: '127.0.0.1', port: 6399 };
+const client = new Redis({ ...conn, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+const q = new Queue('t', { connection: client });
+const ev = new QueueEvents('t', { connection: { ...conn, maxRetriesPerRequest: null } });
+for (const e of ['completed','failed','progress','retries-exhausted','removed','stalled','waiting','active']) ev.on(e, (x) => console.log('EV', e, JSON.stringify(x).slice(0,150)));
+await ev.waitUntilReady();
+let n = 0;
+const w = new Worker('t', async (job, token, signal) => {
+  console.log('proc', job.id, job.attemptsMade, typeof signal);
+  await job.updateProgress({ fraction: 0.5 });
+  if (job.data.fail) throw new Error('boom ' + (++n));
+  return { ok: 1 };
+}, { connection: { ...conn, maxRetriesPerRequest: null }, concurrency: 1, lockDuration: 2000, stalledInterval: 2000 });
+await q.addBulk([{ name: 'infer', data: {}, opts: { jobId: 'a-0', removeOnComplete: true, removeOnFail: true, attempts: 2 } }, { name: 'infer', data: { fail: 1 }, opts: { jobId: 'a-1', removeOnComplete: true, removeOnFail: true, attempts: 2, backoff: { type: 'fixed', delay: 100 } } }]);
+await new Promise(r => setTimeout(r, 1500));
+console.log('remove missing', await q.remove('nope'));
+console.log(client.status, (await ev.client).status);
+await w.close(); await ev.close(); await q.close(); client.disconnect();

@@ -1,0 +1,15 @@
+import type { HandlerKind } from '../alectio.constants.js';
+
+/** A BullMQ job's data: what a worker needs to run one piece of a request. */
+export interface PieceData {
+  kind: HandlerKind;
+  /** The validated payload (for infer, of this chunk): the wire fields only. */
+  payload: object;
+  /** For train: the value of the pool-wide training claim, which the worker renews while it trains. */
+  trainingClaim?: string;
+}
+
+/** What a worker answers through BullMQ; the JSON itself waits in Redis under the piece's result key. */
+export interface PieceResult {
+  bytes: number;
+}

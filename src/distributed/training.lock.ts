@@ -1,0 +1,72 @@
+import { ConflictException } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { HandlerKind } from '../alectio.constants.js';
+import { CHECKPOINT_BEING_TRAINED, TRAINING_RUNNING } from '../alectio.messages.js';
+
+// Only the holder (its value) may extend or free the claim: a claim that expired and was taken
+// by another API process must not be freed by the first one's late release.
+const EXTEND = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0`;
+const FREE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0`;
+
+/** What a training's claim holds: the checkpoint it writes, and a value unique to this claim. */
+export interface TrainingClaim {
+  value: string;
+  release(): void;
+}
+
+/**
+ * PROTOCOL.md's one training at a time, across every API process and worker of the pool: a
+ * Redis key taken with SET NX. It expires unless renewed, so a pool whose holders all died
+ * frees itself; the API process renews it while it waits, and the worker while it trains.
+ */
+export class TrainingLock {
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** Throws 409 on a conflict; for train, returns the claim (release it when the training ends). */
+  async enter(kind: HandlerKind, ckptFile: string): Promise<TrainingClaim | undefined> {
+    if (kind !== 'train') {
+      const held = await this.redis.get(this.key);
+      if (held !== null && checkpointOf(held) === ckptFile) throw new ConflictException(CHECKPOINT_BEING_TRAINED(kind, ckptFile));
+      return undefined;
+    }
+    const value = JSON.stringify({ ckpt_file: ckptFile, claim: randomUUID() });
+    if ((await this.redis.set(this.key, value, 'PX', this.ttlMs, 'NX')) !== 'OK') {
+      const held = await this.redis.get(this.key);
+      throw new ConflictException(TRAINING_RUNNING(held === null ? ckptFile : checkpointOf(held)));
+    }
+    const stop = this.keepAlive(value);
+    let released = false;
+    return {
+      value,
+      release: () => {
+        if (released) return;
+        released = true;
+        stop();
+        // If Redis is away, the claim expires by itself within ttlMs.
+        this.redis.eval(FREE, 1, this.key, value).catch(() => undefined);
+      },
+    };
+  }
+
+  /** Renews a claim every third of its lifetime until the returned function is called. */
+  keepAlive(value: string): () => void {
+    const timer = setInterval(() => {
+      this.redis.eval(EXTEND, 1, this.key, value, String(this.ttlMs)).catch(() => undefined);
+    }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
+
+function checkpointOf(held: string): string {
+  try {
+    return String((JSON.parse(held) as { ckpt_file: unknown }).ckpt_file);
+  } catch {
+    return held;
+  }
+}

@@ -1,0 +1,231 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PoolProcess } from './fixtures/pool.process.js';
+import { RedisServer } from './fixtures/redis.server.js';
+import { buildSample, freePort } from './fixtures/sample.process.js';
+
+// Distributed mode through real HTTP, real worker processes and a real redis-server: the API
+// process and the workers are the same app (test/fixtures/pool-member.mjs, on the built package)
+// started in two roles. Every test has its own queue, so none sees another's work.
+
+const range = (n: number, from = 0): number[] => Array.from({ length: n }, (_, i) => from + i);
+
+async function post(url: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+async function call(url: string, method: string, path: string) {
+  const response = await fetch(`${url}${path}`, { method });
+  return { status: response.status, body: (await response.json()) as any };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Event {
+  event: string;
+  pid: number;
+  role: string;
+  ckpt_file?: string;
+  first?: number;
+  count?: number;
+}
+
+describe('distributed mode: an API process and workers on Redis', () => {
+  let redis: RedisServer;
+  let dir: string;
+  let queues = 0;
+  const processes: PoolProcess[] = [];
+
+  beforeAll(async () => {
+    buildSample();
+    dir = mkdtempSync(join(tmpdir(), 'alectio-pool-'));
+    redis = await RedisServer.start();
+  }, 120_000);
+  afterEach(async () => {
+    for (const member of processes.splice(0)) {
+      member.child.kill('SIGKILL');
+      await member.exited;
+    }
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A pool on its own queue: `start('api')`, `start('worker')`, with a shared event log. */
+  function pool(env: Record<string, string> = {}, server = () => redis) {
+    const queue = `q${++queues}`;
+    const log = join(dir, `${queue}.log`);
+    const shared = { ALECTIO_QUEUE: queue, POOL_LOG: log, POOL_QUIET: '', ...env };
+    return {
+      log,
+      events: (): Event[] => {
+        try {
+          return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+        } catch {
+          return [];
+        }
+      },
+      start: async (role: 'api' | 'worker' | 'alone', extra: Record<string, string> = {}) => {
+        const redisEnv = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
+        const member = new PoolProcess('pool-member', role, { ...shared, ...redisEnv, ...extra }, role === 'worker' ? 0 : await freePort());
+        processes.push(member);
+        return member.ready();
+      },
+    };
+  }
+
+  it('answers a chunked /infer with the same bytes as in-process, the chunks spread over two workers', async () => {
+    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '100' });
+    const [api, , , alone] = await Promise.all([start('api'), start('worker'), start('worker'), start('alone')]);
+    const body = { unlabeled: range(2_500, 1_000).reverse(), ckpt_file: 'ckpt_0' };
+
+    const distributed = await post(api.url, '/infer', body);
+    const inProcess = await post(alone.url, '/infer', body);
+    expect(distributed.status).toBe(200);
+    expect(distributed.text).toBe(inProcess.text);
+    expect(Object.keys(JSON.parse(distributed.text).outputs)).toHaveLength(2_500);
+
+    const chunks = events().filter((e) => e.event === 'infer' && e.role === 'worker');
+    expect(chunks).toHaveLength(25);
+    expect(chunks.every((chunk) => chunk.count === 100)).toBe(true);
+    expect(new Set(chunks.map((chunk) => chunk.pid)).size).toBe(2);
+    // The API process ran none of it.
+    expect(events().filter((e) => e.role === 'api')).toEqual([]);
+  });
+
+  it('loses nothing when a worker is SIGKILLed mid-chunk: another worker runs the chunk again', async () => {
+    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '300', ALECTIO_LOCK_MS: '1000', POOL_MICROS_PER_INDEX: '1000' });
+    const [api, doomed, , alone] = await Promise.all([start('api'), start('worker'), start('worker'), start('alone')]);
+    const body = { unlabeled: range(3_000), ckpt_file: 'ckpt_0' };
+    const expected = await post(alone.url, '/infer', body);
+
+    const answer = post(api.url, '/infer', body);
+    // A chunk takes 300 ms: kill its worker as soon as it has started one.
+    await until('the doomed worker to start a chunk', () => events().find((e) => e.event === 'infer' && e.pid === doomed.child.pid));
+    doomed.child.kill('SIGKILL');
+    expect((await doomed.exited).signal).toBe('SIGKILL');
+    const victim = events().filter((e) => e.event === 'infer' && e.pid === doomed.child.pid).at(-1)!;
+
+    const { status, text } = await answer;
+    expect(status).toBe(200);
+    expect(text).toBe(expected.text);
+    // The killed worker's chunk was run again, by the other worker.
+    const reruns = events().filter((e) => e.event === 'infer' && e.first === victim.first && e.role === 'worker');
+    expect(reruns).toHaveLength(2);
+    expect(reruns[0].pid).toBe(doomed.child.pid);
+    expect(reruns[1].pid).not.toBe(doomed.child.pid);
+  });
+
+  it('fails a chunk that keeps failing after the configured attempts, with a clear 500, and keeps serving', async () => {
+    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '10', ALECTIO_ATTEMPTS: '2' });
+    const [api] = await Promise.all([start('api'), start('worker')]);
+    const failing = await post(api.url, '/infer', { unlabeled: [...range(25), 9_999_999], ckpt_file: 'ckpt_0' });
+    expect(failing.status).toBe(500);
+    expect(JSON.parse(failing.text)).toEqual({
+      status: 500,
+      error: 'Internal Server Error',
+      message: 'infer chunk 3 of 3 (positions 20 to 25) failed after 2 attempts: infer failed in PoolModel#infer: index 9999999 always fails',
+    });
+    expect(events().filter((e) => e.event === 'infer' && e.first === 20)).toHaveLength(2);
+    expect((await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' })).status).toBe(200);
+  });
+
+  it('holds one training at a time across two API processes, and trains on a worker', async () => {
+    const { start, events } = pool({ POOL_TRAIN_MS: '3000' });
+    const [first, second] = await Promise.all([start('api'), start('api'), start('worker'), start('worker')]);
+    const job = await post(first.url, '/train', { labeled: range(10), ckpt_file: 'ckpt_1' }, { prefer: 'respond-async' });
+    expect(job.status).toBe(202);
+    const statusUrl = JSON.parse(job.text).status_url;
+    await until('the training to start on a worker', () => events().find((e) => e.event === 'train'));
+
+    const refused = await post(second.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_2' });
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.text).message).toMatch(/training run is in progress, writing checkpoint "ckpt_1"/);
+    const sameCheckpoint = await post(second.url, '/test', { ckpt_file: 'ckpt_1' });
+    expect(sameCheckpoint.status).toBe(409);
+    expect(JSON.parse(sameCheckpoint.text).message).toMatch(/checkpoint "ckpt_1": a training run is still writing it/);
+    expect((await post(second.url, '/test', { ckpt_file: 'ckpt_0' })).status).toBe(200);
+
+    const done = await until('the training to end', async () => {
+      const { body } = await call(first.url, 'GET', statusUrl);
+      return body.job.state === 'succeeded' ? body.job : undefined;
+    });
+    expect(done.progress).toBe(1);
+    expect(events().filter((e) => e.event === 'train').map((e) => e.role)).toEqual(['worker']);
+    // Free again, for any API process of the pool.
+    expect((await post(second.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_2' })).status).toBe(200);
+  });
+
+  it('cancels a job on the worker that runs it, shows the worker’s progress meanwhile, and frees the training slot', async () => {
+    const { start, events } = pool({ POOL_TRAIN_MS: '20000' });
+    const [api] = await Promise.all([start('api'), start('worker')]);
+    const job = await post(api.url, '/train', { labeled: range(10), ckpt_file: 'ckpt_1' }, { prefer: 'respond-async' });
+    const statusUrl = JSON.parse(job.text).status_url;
+    const running = await until('progress from the worker', async () => {
+      const { body } = await call(api.url, 'GET', statusUrl);
+      return body.job.state === 'running' && body.job.progress > 0 ? body.job : undefined;
+    });
+    expect(running.message).toMatch(/^step \d+ of 400$/);
+
+    expect((await call(api.url, 'DELETE', statusUrl)).status).toBe(202);
+    const cancelled = await until('the job to end cancelled', async () => {
+      const { body } = await call(api.url, 'GET', statusUrl);
+      return body.job.state === 'cancelled' ? body.job : undefined;
+    });
+    expect(cancelled.finished_at).toEqual(expect.any(String));
+    expect(events().find((e) => e.event === 'train-aborted')).toMatchObject({ role: 'worker', ckpt_file: 'ckpt_1' });
+    expect((await post(api.url, '/train', { labeled: range(3), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' })).status).toBe(202);
+  });
+
+  it('answers 503 when no worker is running, naming the queue', async () => {
+    const { start } = pool();
+    const api = await start('api');
+    const answer = await post(api.url, '/test', { ckpt_file: 'ckpt_0' });
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.text).message).toMatch(/^no worker is taking work from the queue "q\d+" on 127\.0\.0\.1:\d+/);
+  });
+
+  it('answers 503, not a hang, when Redis stops mid-request, and serves again once it is back', async () => {
+    const own = await RedisServer.start();
+    try {
+      const { start } = pool({ ALECTIO_INFER_CHUNK: '100', POOL_MICROS_PER_INDEX: '2000' }, () => own);
+      const [api] = await Promise.all([start('api'), start('worker')]);
+      const inFlight = post(api.url, '/infer', { unlabeled: range(2_000), ckpt_file: 'ckpt_0' });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await own.stop();
+
+      const lost = await inFlight;
+      expect(lost.status).toBe(503);
+      expect(JSON.parse(lost.text).message).toMatch(/^lost the connection to the work queue's Redis at 127\.0\.0\.1:\d+/);
+      const refused = await post(api.url, '/infer', { unlabeled: [1], ckpt_file: 'ckpt_0' });
+      expect(refused.status).toBe(503);
+      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ cannot be reached/);
+      expect((await call(api.url, 'GET', '/health')).status).toBe(200);
+
+      await own.restart();
+      const back = await until('the pool to serve again', async () => {
+        const answer = await post(api.url, '/infer', { unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' });
+        return answer.status === 200 ? answer : undefined;
+      });
+      expect(Object.keys(JSON.parse(back.text).outputs)).toEqual(['1', '2', '3']);
+    } finally {
+      await own.stop();
+    }
+  });
+});
