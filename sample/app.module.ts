@@ -15,6 +15,7 @@ import { SampleConfig } from './sample.config.js';
         poolSize: digits.pool.size,
         jobsDatabase: config.jobsDatabase,
         shutdownGraceMs: config.shutdownGraceMs,
+        distributed: config.redisUrl ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize } : undefined,
       }),
     }),
   ],

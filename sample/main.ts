@@ -5,6 +5,12 @@ import { AppModule } from './app.module.js';
 import { SampleConfig } from './sample.config.js';
 
 async function bootstrap(): Promise<void> {
+  // A worker of a distributed pool (`npm run worker`) serves no HTTP: it takes work from Redis.
+  if (new SampleConfig().role === 'worker') {
+    const worker = await NestFactory.createApplicationContext(AppModule);
+    worker.enableShutdownHooks();
+    return;
+  }
   const app = await NestFactory.create(AppModule);
   app.enableShutdownHooks();
   const { port, host, token, checkpointDir } = app.get(SampleConfig);

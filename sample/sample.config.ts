@@ -17,6 +17,15 @@ export class SampleConfig {
   readonly jobsDatabase: string;
   /** `ALECTIO_SHUTDOWN_GRACE_MS`: how long running methods get to stop on SIGTERM (10 s). */
   readonly shutdownGraceMs: number;
+  /**
+   * `ALECTIO_REDIS_URL`: a `redis://` URL turns on distributed mode: the methods run on worker
+   * processes (this app with `ALECTIO_ROLE=worker`) that share this Redis. Unset: in-process.
+   */
+  readonly redisUrl?: string;
+  /** `ALECTIO_ROLE`: `api` (the default: serves HTTP) or `worker` (runs the methods, no HTTP). */
+  readonly role: 'api' | 'worker';
+  /** `ALECTIO_INFER_CHUNK`: indices per /infer chunk in distributed mode (the library's default, 10,000). */
+  readonly inferChunkSize?: number;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.port = Number(env.PORT || 5000);
@@ -32,5 +41,11 @@ export class SampleConfig {
     if (!Number.isSafeInteger(this.shutdownGraceMs) || this.shutdownGraceMs < 0) {
       throw new Error(`ALECTIO_SHUTDOWN_GRACE_MS must be a number of milliseconds, got "${env.ALECTIO_SHUTDOWN_GRACE_MS}"`);
     }
+    this.redisUrl = env.ALECTIO_REDIS_URL || undefined;
+    const role = env.ALECTIO_ROLE || 'api';
+    if (role !== 'api' && role !== 'worker') throw new Error(`ALECTIO_ROLE must be "api" or "worker", got "${role}"`);
+    if (role === 'worker' && !this.redisUrl) throw new Error('ALECTIO_ROLE=worker needs ALECTIO_REDIS_URL: the Redis its API process hands work to');
+    this.role = role;
+    this.inferChunkSize = env.ALECTIO_INFER_CHUNK ? Number(env.ALECTIO_INFER_CHUNK) : undefined;
   }
 }

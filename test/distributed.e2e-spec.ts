@@ -46,7 +46,7 @@ interface Event {
 }
 
 describe('distributed mode: an API process and workers on Redis', () => {
-  let redis: RedisServer;
+  let redis: { url: string; stop(): Promise<void> };
   let dir: string;
   let queues = 0;
   const processes: PoolProcess[] = [];
@@ -54,7 +54,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
   beforeAll(async () => {
     buildSample();
     dir = mkdtempSync(join(tmpdir(), 'alectio-pool-'));
-    redis = await RedisServer.start();
+    redis = await RedisServer.shared();
   }, 120_000);
   afterEach(async () => {
     for (const member of processes.splice(0)) {
@@ -68,7 +68,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
   });
 
   /** A pool on its own queue: `start('api')`, `start('worker')`, with a shared event log. */
-  function pool(env: Record<string, string> = {}, server = () => redis) {
+  function pool(env: Record<string, string> = {}, server: () => { url: string } = () => redis) {
     const queue = `q${++queues}`;
     const log = join(dir, `${queue}.log`);
     const shared = { ALECTIO_QUEUE: queue, POOL_LOG: log, POOL_QUIET: '', ...env };
@@ -82,7 +82,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
         }
       },
       start: async (role: 'api' | 'worker' | 'alone', extra: Record<string, string> = {}) => {
-        const redisEnv = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
+        const redisEnv: Record<string, string> = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
         const member = new PoolProcess('pool-member', role, { ...shared, ...redisEnv, ...extra }, role === 'worker' ? 0 : await freePort());
         processes.push(member);
         return member.ready();
@@ -130,6 +130,25 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(reruns).toHaveLength(2);
     expect(reruns[0].pid).toBe(doomed.child.pid);
     expect(reruns[1].pid).not.toBe(doomed.child.pid);
+  });
+
+  it('on a worker’s SIGTERM, lets its piece run out the grace period, then leaves it to another worker', async () => {
+    const { start, events } = pool({ POOL_TRAIN_MS: '4000', ALECTIO_LOCK_MS: '1000', ALECTIO_SHUTDOWN_GRACE_MS: '500' });
+    const [api, stopping] = await Promise.all([start('api'), start('worker')]);
+    const training = post(api.url, '/train', { labeled: range(10), ckpt_file: 'ckpt_1' });
+    await until('the training to start', () => events().find((e) => e.event === 'train'));
+    const other = await start('worker');
+    stopping.child.kill('SIGTERM');
+    const exit = await stopping.exited;
+    expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
+
+    expect((await training).status).toBe(200);
+    const trainings = events().filter((e) => e.event === 'train' || e.event === 'trained');
+    expect(trainings.map((e) => [e.event, e.pid])).toEqual([
+      ['train', stopping.child.pid],
+      ['train', other.child.pid],
+      ['trained', other.child.pid],
+    ]);
   });
 
   it('fails a chunk that keeps failing after the configured attempts, with a clear 500, and keeps serving', async () => {
@@ -191,6 +210,31 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(cancelled.finished_at).toEqual(expect.any(String));
     expect(events().find((e) => e.event === 'train-aborted')).toMatchObject({ role: 'worker', ckpt_file: 'ckpt_1' });
     expect((await post(api.url, '/train', { labeled: range(3), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' })).status).toBe(202);
+  });
+
+  it('runs the sample as a pool (`npm run worker`): trains on a worker, and infers the pool in chunks, as the sample alone would', async () => {
+    const checkpoints = join(dir, 'sample-checkpoints');
+    const env = (name: string) => ({ ALECTIO_CKPT_DIR: checkpoints, ALECTIO_JOBS_DB: join(dir, `${name}.sqlite`) });
+    const pooled = { ...env('api'), ALECTIO_REDIS_URL: redis.url, ALECTIO_INFER_CHUNK: '1000' };
+    const members = [
+      new PoolProcess('sample', 'api', pooled, await freePort()),
+      new PoolProcess('sample', 'worker', pooled),
+      new PoolProcess('sample', 'worker', pooled),
+      new PoolProcess('sample', 'alone', env('alone'), await freePort()),
+    ];
+    processes.push(...members);
+    const [api, first, second, alone] = await Promise.all(members.map((member) => member.ready()));
+
+    expect((await post(api.url, '/train', { labeled: range(300), ckpt_file: 'ckpt_0' })).status).toBe(200);
+    expect(`${first.log()}${second.log()}`).toMatch(/trained ckpt_0 on 300 labeled digits/);
+    expect(api.log()).not.toMatch(/trained ckpt_0/);
+
+    const body = { unlabeled: range(7000), ckpt_file: 'ckpt_0' };
+    const distributed = await post(api.url, '/infer', body);
+    expect(distributed.status).toBe(200);
+    expect(distributed.text).toBe((await post(alone.url, '/infer', body)).text);
+    const tested = JSON.parse((await post(api.url, '/test', { ckpt_file: 'ckpt_0' })).text);
+    expect(Object.keys(tested.predictions)).toHaveLength(1500);
   });
 
   it('answers 503 when no worker is running, naming the queue', async () => {

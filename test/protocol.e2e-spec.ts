@@ -263,6 +263,12 @@ describe('start-up refuses routes and options it cannot serve safely', () => {
     [{ bodyLimit: '64MiB' }, "bodyLimit must be a number of bytes or a string like '64mb' (b, kb, mb, gb), got \"64MiB\""],
     [{ bodyLimit: -1 }, 'bodyLimit must be a number of bytes'],
     [{ poolSize: 2.5 }, 'poolSize must be a positive integer, got 2.5'],
+    [{ distributed: { redis: 'localhost:6379' } }, 'distributed.redis must be a redis:// (or rediss://) URL or { host, port }'],
+    [{ distributed: { redis: { host: 'localhost' } } }, 'distributed.redis must be a redis://'],
+    [{ distributed: { redis: 'redis://127.0.0.1:1', role: 'both' } }, `distributed.role must be 'api' or 'worker', got "both"`],
+    [{ distributed: { redis: 'redis://127.0.0.1:1', queue: 'a:b' } }, 'distributed.queue must be 1 to 64 characters of A-Z a-z 0-9 _ -'],
+    [{ distributed: { redis: 'redis://127.0.0.1:1', inferChunkSize: 0 } }, 'distributed.inferChunkSize must be an integer of at least 1'],
+    [{ distributed: { redis: 'redis://127.0.0.1:1', attempts: 1.5 } }, 'distributed.attempts must be an integer of at least 1'],
   ])('refuses the options %p', async (options, message) => {
     const error = await startError([AlectioModule.forRoot(options as never)]);
     expect(error).toBeInstanceOf(AlectioConfigurationError);

@@ -35,6 +35,8 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
   private subscriber?: Redis;
   private lock?: TrainingLock;
   private closing = false;
+  /** The pieces this worker is running; shutdown waits for them up to the grace period. */
+  private readonly running = new Set<Promise<PieceResult>>();
   private libraries?: PoolLibraries;
 
   constructor(
@@ -58,7 +60,13 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, jobId: string) => void this.worker?.cancelJob(jobId, CANCELLED));
     void this.subscriber.subscribe(config.keys.cancelChannel).catch(() => undefined);
-    this.worker = new bullmq.Worker<PieceData, PieceResult>(config.queue, (job, _token, signal) => this.process(job, signal!), {
+    const processor = (job: Job<PieceData, PieceResult>, _token?: string, signal?: AbortSignal): Promise<PieceResult> => {
+      const run = this.process(job, signal!);
+      this.running.add(run);
+      void run.catch(() => undefined).finally(() => this.running.delete(run));
+      return run;
+    };
+    this.worker = new bullmq.Worker<PieceData, PieceResult>(config.queue, processor, {
       connection: connect(config, 'worker-jobs', true),
       concurrency: config.concurrency,
       lockDuration: config.lockDurationMs,
@@ -84,17 +92,19 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
    * and another worker runs them: a stopped worker must not report a cut-short result.
    */
   async beforeApplicationShutdown(): Promise<void> {
-    if (!this.worker) return;
+    const worker = this.worker;
+    if (!worker) return;
     this.closing = true;
+    // Not worker.close() first: a forced close() after it would wait on the same promise.
+    await worker.pause(true);
     const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
     let timer: NodeJS.Timeout | undefined;
-    const closed = this.worker.close().then(() => true);
+    const finished = Promise.allSettled([...this.running]).then(() => true);
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), grace)));
-    if (!(await Promise.race([closed, late]))) {
-      this.worker.cancelAllJobs('the worker is shutting down');
-      await this.worker.close(true);
-    }
+    const inTime = await Promise.race([finished, late]);
     clearTimeout(timer);
+    if (!inTime) worker.cancelAllJobs('the worker is shutting down');
+    await worker.close(!inTime);
     this.subscriber?.disconnect();
     this.redis?.disconnect();
   }

@@ -120,6 +120,7 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
 
   /** Runs a validated request on the workers; the answer's fields as JSON parts, as in-process. */
   async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
+    context.signal.throwIfAborted();
     this.assertReachable();
     const config = this.config!;
     if ((await this.queue!.getWorkersCount().catch(() => 1)) === 0) throw new ServiceUnavailableException(NO_WORKERS(config.queue, config.where));
