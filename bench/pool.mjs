@@ -22,15 +22,23 @@ const freePort = () =>
     });
   });
 
+const children = new Set();
+// Whatever happens to this script, it leaves no server behind.
+process.on('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+
 /** A child process, ready once it prints `ready` (or, for Redis, accepts connections). */
 function run(command, args, env, ready) {
-  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
   let output = '';
   return new Promise((resolve, reject) => {
-    child.stdout.on('data', (chunk) => {
-      output += chunk;
+    const read = (chunk) => {
+      output = (output + chunk).slice(-20_000);
       if (ready.test(output)) resolve(child);
-    });
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${output}`)));
   });
 }

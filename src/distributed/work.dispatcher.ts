@@ -11,6 +11,7 @@ import {
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
 import { NO_WORKERS, PIECE_FAILED, REDIS_LOST, REDIS_UNREACHABLE } from '../alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
@@ -22,6 +23,7 @@ import type { PieceData } from './piece.model.js';
 import { TrainingLock } from './training.lock.js';
 
 const OUTPUTS_OPEN = '{"outputs":{';
+const STARTUP_WAIT_MS = 5000;
 
 /** One piece of a request on its way through the queue: a chunk of an infer, or a whole train or test. */
 interface Piece {
@@ -87,7 +89,15 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
         piece.report(typeof message === 'string' ? message : undefined);
       }
     });
-    this.logger.log(`distributed mode: work goes to the queue "${config.queue}" on ${config.where}`);
+    // Start-up waits a little for Redis, so that the first requests do not meet a connection
+    // still opening; past that, the app starts anyway and answers 503 until Redis is there.
+    const connected = Promise.all([once(redis, 'ready'), events.waitUntilReady()]).then(() => true);
+    const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref());
+    if (await Promise.race([connected.catch(() => false), timeout])) {
+      this.logger.log(`distributed mode: work goes to the queue "${config.queue}" on ${config.where}`);
+    } else {
+      this.logger.warn(`distributed mode: Redis at ${config.where} is not reachable yet; requests get 503 until it is`);
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {
