@@ -76,3 +76,15 @@ export const NO_WORKERS = (queue: string, where: string): string =>
 
 export const PIECE_FAILED = (piece: string, attempts: number, reason: string): string =>
   `${piece} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${reason}`;
+
+export const REDIS_FAILED = (where: string, reason: string): string =>
+  `the work queue's Redis at ${where} refused the request: ${reason}`;
+
+export const NO_WORKERS_LEFT = (queue: string, where: string, seconds: number): string =>
+  `no worker has been taking work from the queue "${queue}" on ${where} for ${seconds} s while this request waited: start one`;
+
+export const PIECE_ABANDONED = (piece: string, times: number): string =>
+  `${piece} was left unfinished ${times} time${times === 1 ? '' : 's'} by the worker running it (stopped, killed, or its event loop blocked longer than lockDurationMs)`;
+
+export const REDIS_DATA_LOST = (where: string, piece: string): string =>
+  `the work queue's Redis at ${where} came back without this request's work (${piece}): restarted without its data? Retry`;

@@ -91,7 +91,8 @@ describe('distributed mode: an API process and workers on Redis', () => {
   }
 
   it('answers a chunked /infer with the same bytes as in-process, the chunks spread over two workers', async () => {
-    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '100' });
+    // 20 ms per chunk: enough that one worker cannot take all 25 before the other asks.
+    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '100', POOL_MICROS_PER_INDEX: '200' });
     const [api, , , alone] = await Promise.all([start('api'), start('worker'), start('worker'), start('alone')]);
     const body = { unlabeled: range(2_500, 1_000).reverse(), ckpt_file: 'ckpt_0' };
 
@@ -110,16 +111,16 @@ describe('distributed mode: an API process and workers on Redis', () => {
   });
 
   it('loses nothing when a worker is SIGKILLed mid-chunk: another worker runs the chunk again', async () => {
-    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '300', ALECTIO_LOCK_MS: '1000', POOL_MICROS_PER_INDEX: '1000' });
+    const { start, events } = pool({ ALECTIO_INFER_CHUNK: '300', ALECTIO_LOCK_MS: '1000', POOL_MICROS_PER_INDEX: '2000' });
     const [api, doomed, , alone] = await Promise.all([start('api'), start('worker'), start('worker'), start('alone')]);
     const body = { unlabeled: range(3_000), ckpt_file: 'ckpt_0' };
     const expected = await post(alone.url, '/infer', body);
 
     const answer = post(api.url, '/infer', body);
-    // A chunk takes 300 ms: kill its worker as soon as it has started one.
+    // A chunk takes 600 ms: kill its worker as soon as it has started one.
     await until('the doomed worker to start a chunk', () => events().find((e) => e.event === 'infer' && e.pid === doomed.child.pid));
     doomed.child.kill('SIGKILL');
-    expect((await doomed.exited).signal).toBe('SIGKILL');
+    await doomed.exited;
     const victim = events().filter((e) => e.event === 'infer' && e.pid === doomed.child.pid).at(-1)!;
 
     const { status, text } = await answer;
@@ -179,7 +180,8 @@ describe('distributed mode: an API process and workers on Redis', () => {
     const sameCheckpoint = await post(second.url, '/test', { ckpt_file: 'ckpt_1' });
     expect(sameCheckpoint.status).toBe(409);
     expect(JSON.parse(sameCheckpoint.text).message).toMatch(/checkpoint "ckpt_1": a training run is still writing it/);
-    expect((await post(second.url, '/test', { ckpt_file: 'ckpt_0' })).status).toBe(200);
+    const other = await post(second.url, '/test', { ckpt_file: 'ckpt_0' });
+    expect(other.status).toBe(200);
 
     const done = await until('the training to end', async () => {
       const { body } = await call(first.url, 'GET', statusUrl);
@@ -207,7 +209,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
       const { body } = await call(api.url, 'GET', statusUrl);
       return body.job.state === 'cancelled' ? body.job : undefined;
     });
-    expect(cancelled.finished_at).toEqual(expect.any(String));
+    expect(cancelled.message).toMatch(/^cancelled/);
     expect(events().find((e) => e.event === 'train-aborted')).toMatchObject({ role: 'worker', ckpt_file: 'ckpt_1' });
     expect((await post(api.url, '/train', { labeled: range(3), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' })).status).toBe(202);
   });
@@ -245,31 +247,75 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(JSON.parse(answer.text).message).toMatch(/^no worker is taking work from the queue "q\d+" on 127\.0\.0\.1:\d+/);
   });
 
-  it('answers 503, not a hang, when Redis stops mid-request, and serves again once it is back', async () => {
+  it('answers 503, not a hang, when every worker of the pool is gone while a request waits', async () => {
+    const { start } = pool({ POOL_TRAIN_MS: '30000', ALECTIO_LOCK_MS: '1000' });
+    const [api, worker] = await Promise.all([start('api'), start('worker')]);
+    const waiting = post(api.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_1' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    worker.child.kill('SIGKILL');
+    const answer = await waiting;
+    expect(answer.status).toBe(503);
+    expect(JSON.parse(answer.text).message).toMatch(/^no worker has been taking work from the queue "q\d+" on 127\.0\.0\.1:\d+ for \d+ s while this request waited/);
+  });
+
+  it('stops a training whose pool-wide claim vanished with a Redis restart, so no two trainings run at once', async () => {
+    const own = await RedisServer.start();
+    try {
+      const { start, events } = pool({ POOL_TRAIN_MS: '20000', ALECTIO_LOCK_MS: '1500' }, () => own);
+      const [api] = await Promise.all([start('api'), start('worker'), start('worker')]);
+      const first = post(api.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_1' });
+      await until('the training to start', () => events().find((e) => e.event === 'train'));
+      await own.stop();
+      await own.restart(); // empty: no persistence, the claim is gone
+      expect((await first).status).toBe(503);
+
+      const second = await until('a new training to be accepted', async () => {
+        const answer = await post(api.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' });
+        return answer.status === 202 ? answer : undefined;
+      });
+      expect(second.status).toBe(202);
+      await until('the first training to stop', () => events().find((e) => e.event === 'train-aborted' && e.ckpt_file === 'ckpt_1'));
+      const trained = events().filter((e) => e.event === 'trained');
+      expect(trained.map((e) => e.ckpt_file)).not.toContain('ckpt_1');
+    } finally {
+      await own.stop();
+    }
+  });
+
+  // Stopped: every connection drops at once. Frozen (SIGSTOP), as a hung or unreachable host:
+  // connections stay open and nothing answers, which only a timeout can tell.
+  it.each([
+    ['stops', (redis: RedisServer) => redis.stop(), (redis: RedisServer) => redis.restart()],
+    ['freezes', async (redis: RedisServer) => redis.freeze(), async (redis: RedisServer) => redis.thaw()],
+  ])('answers 503, not a hang, when Redis %s mid-request, and serves again once it is back', async (_, outage, recovery) => {
     const own = await RedisServer.start();
     try {
       const { start } = pool({ ALECTIO_INFER_CHUNK: '100', POOL_MICROS_PER_INDEX: '2000' }, () => own);
       const [api] = await Promise.all([start('api'), start('worker')]);
       const inFlight = post(api.url, '/infer', { unlabeled: range(2_000), ckpt_file: 'ckpt_0' });
       await new Promise((resolve) => setTimeout(resolve, 500));
-      await own.stop();
+      await outage(own);
 
       const lost = await inFlight;
       expect(lost.status).toBe(503);
       expect(JSON.parse(lost.text).message).toMatch(/^lost the connection to the work queue's Redis at 127\.0\.0\.1:\d+/);
       const refused = await post(api.url, '/infer', { unlabeled: [1], ckpt_file: 'ckpt_0' });
       expect(refused.status).toBe(503);
-      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ cannot be reached/);
+      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ /);
       expect((await call(api.url, 'GET', '/health')).status).toBe(200);
 
-      await own.restart();
-      const back = await until('the pool to serve again', async () => {
-        const answer = await post(api.url, '/infer', { unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' });
-        return answer.status === 200 ? answer : undefined;
-      });
+      await recovery(own);
+      const back = await until(
+        'the pool to serve again',
+        async () => {
+          const answer = await post(api.url, '/infer', { unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' });
+          return answer.status === 200 ? answer : undefined;
+        },
+        40_000,
+      );
       expect(Object.keys(JSON.parse(back.text).outputs)).toEqual(['1', '2', '3']);
     } finally {
       await own.stop();
     }
-  });
+  }, 90_000);
 });

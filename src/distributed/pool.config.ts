@@ -1,5 +1,5 @@
 import type * as BullMq from 'bullmq';
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Redis as RedisClient } from 'ioredis';
 import { AlectioConfigurationError } from '../alectio.errors.js';
 import type { AlectioDistributedOptions } from '../interfaces/alectio-options.interface.js';
 
@@ -48,8 +48,13 @@ export function poolConfig(options: AlectioDistributedOptions): PoolConfig {
 
 export interface PoolLibraries {
   bullmq: typeof BullMq;
-  /** A new connection; `blocking` ones (workers, event readers) must retry forever, as BullMQ requires. */
-  connect(config: PoolConfig, purpose: string, blocking: boolean): RedisClient;
+  /**
+   * A connection this module owns (and closes). `failFast` (the API process's): commands fail at
+   * once while Redis is away, and after 5 s when it does not answer (a frozen or unreachable host
+   * keeps the socket open), so a request gets a 503 and never hangs. Otherwise (a worker's) they
+   * wait for Redis to come back, and subscriptions are renewed after a reconnection.
+   */
+  connect(config: PoolConfig, purpose: string, failFast: boolean): RedisClient;
 }
 
 /**
@@ -69,15 +74,33 @@ export async function loadPoolLibraries(): Promise<PoolLibraries> {
   }
   return {
     bullmq,
-    connect(config, purpose, blocking) {
-      const extra: RedisOptions = {
-        connectionName: `alectio:${config.queue}:${purpose}`,
-        // Commands of a request fail at once while Redis is away (503), instead of queueing
-        // until it comes back: the platform should hear about it, not hang.
-        ...(blocking ? { maxRetriesPerRequest: null } : { enableOfflineQueue: false, maxRetriesPerRequest: 1 }),
-      };
-      return typeof config.redis === 'string' ? new Redis(config.redis, extra) : new Redis({ ...config.redis, ...extra });
-    },
+    connect: (config, purpose, failFast) =>
+      new Redis({
+        ...redisOptions(config, purpose),
+        ...(failFast ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: COMMAND_TIMEOUT_MS } : {}),
+      }),
+  };
+}
+
+export const COMMAND_TIMEOUT_MS = 5000;
+
+/**
+ * Options of a connection, for BullMQ's blocking ones (a worker's, the events reader's): given as
+ * options, not a client, so that BullMQ creates, owns and closes them; they retry forever, as
+ * BullMQ requires.
+ */
+export function redisOptions(config: PoolConfig, purpose: string): BullMq.RedisOptions {
+  const base: BullMq.RedisOptions = { connectionName: `alectio:${config.queue}:${purpose}`, maxRetriesPerRequest: null, connectTimeout: 5000 };
+  if (typeof config.redis !== 'string') return { ...base, ...config.redis };
+  const url = new URL(config.redis);
+  return {
+    ...base,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || 6379),
+    username: url.username ? decodeURIComponent(url.username) : undefined,
+    password: url.password ? decodeURIComponent(url.password) : undefined,
+    db: url.pathname.length > 1 ? Number(url.pathname.slice(1)) : undefined,
+    tls: url.protocol === 'rediss:' ? {} : undefined,
   };
 }
 

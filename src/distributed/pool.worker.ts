@@ -1,24 +1,34 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
+import { ALECTIO_LOGGER_CONTEXT, HANDLER_KINDS } from '../alectio.constants.js';
 import { AlectioExecutor } from '../alectio.executor.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import { InferPayload } from '../dto/infer.dto.js';
-import { TestPayload } from '../dto/test.dto.js';
-import { TrainPayload } from '../dto/train.dto.js';
+import { toProtocolError } from '../http/protocol-response.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-import { loadPoolLibraries, poolConfig, PoolConfig, PoolLibraries } from './pool.config.js';
+import { PayloadValidator, type PayloadOf } from '../validation/payload.validator.js';
+import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, PoolLibraries, redisOptions } from './pool.config.js';
 import type { PieceData, PieceResult } from './piece.model.js';
 import { TrainingLock } from './training.lock.js';
 
-const PAYLOADS = { train: TrainPayload, test: TestPayload, infer: InferPayload } as const;
 const DEFAULT_GRACE_MS = 10_000;
 /** A piece's answer waits this long in Redis for its API process to collect it. */
 const RESULT_TTL_MS = 3600_000;
 const PROGRESS_INTERVAL_MS = 200;
 const CANCELLED = 'cancelled';
+const CLAIM_GONE =
+  "the pool's training claim was lost (Redis restarted without its data, or the claim expired): " +
+  'stopped, so that no two trainings run at once; retry';
+
+const ms = (since: number): string => `${Math.round(performance.now() - since)} ms`;
+
+/** Whether `promise` settled within `limitMs`. */
+function within(limitMs: number, promise: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)));
+  return Promise.race([promise.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * The worker side of distributed mode: takes pieces from the queue and runs the app's own
@@ -42,6 +52,7 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
   constructor(
     @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
     private readonly executor: AlectioExecutor,
+    private readonly validator: PayloadValidator,
   ) {
     if (options.distributed) this.config = poolConfig(options.distributed);
   }
@@ -52,22 +63,22 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     if (!config || config.role !== 'worker') return;
     const libraries = (this.libraries = await loadPoolLibraries());
     const { bullmq, connect } = libraries;
-    this.redis = connect(config, 'worker', true);
+    this.redis = connect(config, 'worker', false);
     this.redis.on('error', () => undefined); // the worker's own 'error' reports the outage
     this.lock = new TrainingLock(this.redis, config.keys.training, config.lockDurationMs);
     // A cancel reaches whichever worker runs the piece; the others ignore it.
-    this.subscriber = connect(config, 'worker-cancel', true);
+    this.subscriber = connect(config, 'worker-cancel', false);
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, jobId: string) => void this.worker?.cancelJob(jobId, CANCELLED));
     void this.subscriber.subscribe(config.keys.cancelChannel).catch(() => undefined);
-    const processor = (job: Job<PieceData, PieceResult>, _token?: string, signal?: AbortSignal): Promise<PieceResult> => {
-      const run = this.process(job, signal!);
+    const processor = (job: Job<PieceData, PieceResult>, token?: string, signal?: AbortSignal): Promise<PieceResult> => {
+      const run = this.process(job, token, signal!);
       this.running.add(run);
       void run.catch(() => undefined).finally(() => this.running.delete(run));
       return run;
     };
     this.worker = new bullmq.Worker<PieceData, PieceResult>(config.queue, processor, {
-      connection: connect(config, 'worker-jobs', true),
+      connection: redisOptions(config, 'worker-jobs'),
       concurrency: config.concurrency,
       lockDuration: config.lockDurationMs,
       // A dead worker's piece is found at the next check after its lock lapsed.
@@ -96,46 +107,79 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     if (!worker) return;
     this.closing = true;
     // Not worker.close() first: a forced close() after it would wait on the same promise.
-    await worker.pause(true);
+    await within(1000, worker.pause(true));
     const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const finished = Promise.allSettled([...this.running]).then(() => true);
-    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), grace)));
-    const inTime = await Promise.race([finished, late]);
-    clearTimeout(timer);
+    const inTime = await within(grace, Promise.allSettled([...this.running]));
     if (!inTime) worker.cancelAllJobs('the worker is shutting down');
-    await worker.close(!inTime);
+    // BullMQ's close waits for a Redis that may be gone: bounded, then the sockets are dropped.
+    if (!(await within(COMMAND_TIMEOUT_MS, worker.close(!inTime)))) await within(1000, worker.disconnect());
     this.subscriber?.disconnect();
     this.redis?.disconnect();
   }
 
-  private async process(job: Job<PieceData, PieceResult>, signal: AbortSignal): Promise<PieceResult> {
-    const { UnrecoverableError } = this.libraries!.bullmq;
+  private async process(job: Job<PieceData, PieceResult>, token: string | undefined, signal: AbortSignal): Promise<PieceResult> {
+    const { UnrecoverableError, DelayedError } = this.libraries!.bullmq;
     const { keys } = this.config!;
+    if (this.closing) {
+      // Taken by a fetch already under way when shutdown began: back to the queue, for another
+      // worker, without counting as an attempt.
+      await job.moveToDelayed(Date.now(), token);
+      throw new DelayedError();
+    }
     const { kind, payload: fields, trainingClaim } = job.data;
     // Cancelled while it waited (the message went out before this worker took it).
     if (await this.redis!.exists(keys.cancelled(job.id!))) throw new UnrecoverableError(CANCELLED);
-    const payload = Object.assign(new PAYLOADS[kind](), fields);
-    const stopRenewing = trainingClaim ? this.lock!.keepAlive(trainingClaim) : undefined;
+    // Checked again, as on the HTTP side: whatever can write to the queue cannot hand the
+    // methods a payload the protocol refuses (a checkpoint name that leaves its folder, say).
+    if (!HANDLER_KINDS.includes(kind)) throw new UnrecoverableError(`unknown kind of work ${JSON.stringify(kind)}`);
+    let payload: PayloadOf<typeof kind>;
+    try {
+      payload = this.validator.validate(kind, fields);
+    } catch (error) {
+      throw new UnrecoverableError(`invalid work: ${toProtocolError(error).message}`);
+    }
+    // One training at a time: run only while the pool's claim is this training's, and stop if
+    // it is lost (Redis restarted without its data), or two could write at once.
+    const claimLost = new AbortController();
+    let stopRenewing: (() => void) | undefined;
+    if (kind === 'train') {
+      if (!trainingClaim || !(await this.lock!.renew(trainingClaim))) throw new UnrecoverableError(CLAIM_GONE);
+      stopRenewing = this.lock!.keepAlive(trainingClaim, () => claimLost.abort(new Error(CLAIM_GONE)));
+    }
+    const stop = AbortSignal.any([signal, claimLost.signal]);
+    const started = performance.now();
+    const what = `${job.name} ${job.id} (attempt ${job.attemptsMade + 1})`;
     let parts: string[];
     try {
-      parts = await this.executor.execute(kind, payload as never, this.contextFor(job, signal));
+      parts = await this.executor.execute(kind, payload, this.contextFor(job, stop));
     } catch (error) {
-      if (signal.aborted) return this.stopped();
+      if (stop.aborted) return this.stopped(claimLost.signal.aborted, what);
+      const cause = (error as Error).cause as Error | undefined;
+      this.logger.error(`${what} failed in ${ms(started)}: ${(error as Error).message}`, cause?.stack ?? (error as Error).stack);
       throw error;
     } finally {
       stopRenewing?.();
     }
-    if (signal.aborted) return this.stopped();
+    if (stop.aborted) return this.stopped(claimLost.signal.aborted, what);
     const json = parts.join('');
     await this.redis!.set(keys.result(job.id!), json, 'PX', RESULT_TTL_MS);
+    this.logger.log(`${what} done in ${ms(started)}`);
     return { bytes: json.length };
   }
 
   /** A piece whose signal was aborted: cancelled for good, or, at shutdown, left to another worker. */
-  private stopped(): Promise<never> {
-    if (this.closing) return new Promise<never>(() => undefined);
-    throw new this.libraries!.bullmq.UnrecoverableError(CANCELLED);
+  private stopped(claimLost: boolean, what: string): Promise<never> {
+    const { UnrecoverableError } = this.libraries!.bullmq;
+    if (claimLost) {
+      this.logger.error(`${what} stopped: ${CLAIM_GONE}`);
+      throw new UnrecoverableError(CLAIM_GONE);
+    }
+    if (this.closing) {
+      this.logger.warn(`${what} stopped by the shutdown: left to another worker`);
+      return new Promise<never>(() => undefined);
+    }
+    this.logger.log(`${what} cancelled`);
+    throw new UnrecoverableError(CANCELLED);
   }
 
   private contextFor(job: Job<PieceData, PieceResult>, signal: AbortSignal): AlectioContext {

@@ -12,6 +12,7 @@ const FREE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('d
 /** What a training's claim holds: the checkpoint it writes, and a value unique to this claim. */
 export interface TrainingClaim {
   value: string;
+  /** Stops renewing and frees the claim (if Redis is away, it expires by itself). */
   release(): void;
 }
 
@@ -47,16 +48,39 @@ export class TrainingLock {
         if (released) return;
         released = true;
         stop();
-        // If Redis is away, the claim expires by itself within ttlMs.
-        this.redis.eval(FREE, 1, this.key, value).catch(() => undefined);
+        void this.free(value);
       },
     };
   }
 
-  /** Renews a claim every third of its lifetime until the returned function is called. */
-  keepAlive(value: string): () => void {
+  /** Frees a claim; false when Redis could not be told (it then expires within ttlMs, or is freed on retry). */
+  async free(value: string): Promise<boolean> {
+    return this.redis.eval(FREE, 1, this.key, value).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Whether `value` still holds the claim, renewing it if so. */
+  async renew(value: string): Promise<boolean> {
+    return (await this.redis.eval(EXTEND, 1, this.key, value, String(this.ttlMs))) === 1;
+  }
+
+  /**
+   * Renews a claim every third of its lifetime until the returned function is called. `lost` is
+   * called once if the claim is found gone or taken (Redis restarted without its data, or the
+   * claim expired): whoever trains on it must stop, or two trainings could run at once.
+   */
+  keepAlive(value: string, lost?: () => void): () => void {
     const timer = setInterval(() => {
-      this.redis.eval(EXTEND, 1, this.key, value, String(this.ttlMs)).catch(() => undefined);
+      this.renew(value).then(
+        (held) => {
+          if (held || !lost) return;
+          clearInterval(timer);
+          lost();
+        },
+        () => undefined, // Redis away: try again at the next turn
+      );
     }, Math.max(50, Math.floor(this.ttlMs / 3)));
     timer.unref();
     return () => clearInterval(timer);

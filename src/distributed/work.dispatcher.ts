@@ -11,27 +11,47 @@ import {
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
 import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
-import { NO_WORKERS, PIECE_FAILED, REDIS_LOST, REDIS_UNREACHABLE } from '../alectio.messages.js';
+import {
+  NO_WORKERS,
+  NO_WORKERS_LEFT,
+  PIECE_ABANDONED,
+  PIECE_FAILED,
+  REDIS_DATA_LOST,
+  REDIS_FAILED,
+  REDIS_LOST,
+  REDIS_UNREACHABLE,
+} from '../alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import type { PayloadOf } from '../validation/payload.validator.js';
-import { loadPoolLibraries, poolConfig, PoolConfig } from './pool.config.js';
 import type { PieceData } from './piece.model.js';
+import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, redisOptions } from './pool.config.js';
 import { TrainingLock } from './training.lock.js';
 
 const OUTPUTS_OPEN = '{"outputs":{';
+/** Start-up waits this long for Redis before it serves anyway (503s until Redis is there). */
 const STARTUP_WAIT_MS = 5000;
+/** How often the watchdog pings Redis and, while requests wait, counts the workers. */
+const WATCH_INTERVAL_MS = 1000;
+/** A dropped connection that comes back within this is a blip: the waiting requests go on. */
+const RECONNECT_GRACE_MS = 3000;
+/** A cancel mark outlives any wait of a piece in the queue that matters. */
+const CANCEL_MARK_TTL_MS = 3600_000;
+const STALLED = 'stalled more than allowable limit';
 
 /** One piece of a request on its way through the queue: a chunk of an infer, or a whole train or test. */
 interface Piece {
   id: string;
   /** How the piece is named in an error: "infer chunk 2 of 50 (positions 10000 to 19999)". */
   label: string;
+  attempts: number;
   progress: number;
+  /** In the queue (added): from then on, its BullMQ job exists until it ends. */
+  queued: boolean;
   settled: boolean;
+  done: Promise<string>;
   resolve(json: string): void;
   reject(error: Error): void;
   report(message?: string): void;
@@ -40,7 +60,8 @@ interface Piece {
 /**
  * The API side of distributed mode: each request's work goes to the BullMQ queue as pieces
  * (`/infer` in chunks), the workers run them, and the answers are merged here in request
- * order, so the bytes are the same as in-process.
+ * order, so the bytes are the same as in-process. A watchdog turns a silent Redis or a pool
+ * without workers into a 503 rather than a request that waits for ever.
  */
 @Injectable()
 export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
@@ -53,6 +74,13 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
   private readonly pieces = new Map<string, Piece>();
   /** The claim of the training this process runs; its value goes to the worker, which renews it. */
   private trainingClaim?: string;
+  /** Pieces given up while Redis was away, and claims not freed: seen to once it is back. */
+  private readonly orphans = new Set<string>();
+  private readonly unfreedClaims = new Set<string>();
+  private watchdog?: NodeJS.Timeout;
+  private reconnectTimer?: NodeJS.Timeout;
+  private noWorkersSince?: number;
+  private workersSeen?: { count: number; at: number };
   private lastRedisError = '';
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: AlectioModuleOptions) {
@@ -68,15 +96,14 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     const config = this.config;
     if (!config || config.role !== 'api') return;
     const { bullmq, connect } = await loadPoolLibraries();
-    // Not awaited: the app starts (and /health answers) while Redis is away; requests get 503.
-    const redis = (this.redis = connect(config, 'api', false));
+    const redis = (this.redis = connect(config, 'api', true));
     redis.on('error', (error: Error) => this.redisError(error));
-    redis.on('close', () => this.lost());
-    redis.on('ready', () => (this.lastRedisError = ''));
+    redis.on('close', () => this.dropped());
+    redis.on('ready', () => void this.reconnected());
     this.lock = new TrainingLock(redis, config.keys.training, config.lockDurationMs);
     this.queue = new bullmq.Queue(config.queue, { connection: redis });
     this.queue.on('error', (error: Error) => this.redisError(error));
-    const events = (this.events = new bullmq.QueueEvents(config.queue, { connection: connect(config, 'api-events', true) }));
+    const events = (this.events = new bullmq.QueueEvents(config.queue, { connection: redisOptions(config, 'api-events') }));
     events.on('error', (error: Error) => this.redisError(error));
     events.on('completed', ({ jobId }) => void this.completed(jobId));
     events.on('failed', ({ jobId, failedReason }) => this.failed(jobId, failedReason));
@@ -84,25 +111,34 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     events.on('progress', ({ jobId, data }) => {
       const piece = this.pieces.get(jobId);
       const { fraction, message } = (data ?? {}) as { fraction?: unknown; message?: unknown };
-      if (piece && typeof fraction === 'number') {
+      if (piece && !piece.settled && typeof fraction === 'number') {
         piece.progress = fraction;
         piece.report(typeof message === 'string' ? message : undefined);
       }
     });
+    this.watchdog = setInterval(() => void this.watch(), WATCH_INTERVAL_MS);
+    this.watchdog.unref();
+
     // Start-up waits a little for Redis, so that the first requests do not meet a connection
     // still opening; past that, the app starts anyway and answers 503 until Redis is there.
-    const connected = Promise.all([once(redis, 'ready'), events.waitUntilReady()]).then(() => true);
+    const ready = new Promise<boolean>((resolve) => (redis.status === 'ready' ? resolve(true) : redis.once('ready', () => resolve(true))));
     const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref());
-    if (await Promise.race([connected.catch(() => false), timeout])) {
+    if ((await Promise.race([ready, timeout])) && (await Promise.race([events.waitUntilReady().then(() => true, () => false), timeout]))) {
       this.logger.log(`distributed mode: work goes to the queue "${config.queue}" on ${config.where}`);
     } else {
       this.logger.warn(`distributed mode: Redis at ${config.where} is not reachable yet; requests get 503 until it is`);
     }
   }
 
+  /** Closes the connections; bounded, since BullMQ's close waits for a Redis that may be gone. */
   async onApplicationShutdown(): Promise<void> {
-    await Promise.allSettled([this.events?.close(), this.queue?.close()]);
-    this.redis?.disconnect();
+    clearInterval(this.watchdog);
+    clearTimeout(this.reconnectTimer);
+    if (!this.redis) return;
+    const closed = Promise.allSettled([this.events?.close(), this.queue?.close()]).then(() => true);
+    const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), COMMAND_TIMEOUT_MS).unref());
+    if (!(await Promise.race([closed, late]))) await Promise.allSettled([this.events?.disconnect(), this.queue?.disconnect()]);
+    this.redis.disconnect();
   }
 
   /**
@@ -113,13 +149,14 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     try {
       this.assertReachable();
       const claim = await this.lock!.enter(kind, ckptFile).catch((error: unknown) => {
-        throw this.asUnreachable(error);
+        throw this.asServiceError(error);
       });
       if (!claim) return local;
       this.trainingClaim = claim.value;
       return () => {
         this.trainingClaim = undefined;
         claim.release();
+        if (this.redis?.status !== 'ready') this.unfreedClaims.add(claim.value);
         local();
       };
     } catch (error) {
@@ -130,44 +167,47 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
 
   /** Runs a validated request on the workers; the answer's fields as JSON parts, as in-process. */
   async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
-    context.signal.throwIfAborted();
-    this.assertReachable();
     const config = this.config!;
-    if ((await this.queue!.getWorkersCount().catch(() => 1)) === 0) throw new ServiceUnavailableException(NO_WORKERS(config.queue, config.where));
     const call = randomUUID();
     const data: PieceData[] =
       kind === 'infer' ? this.chunks(payload as PayloadOf<'infer'>) : [{ kind, payload, trainingClaim: kind === 'train' ? this.trainingClaim : undefined }];
-    const pieces = data.map((_, i) => this.track(`${call}-${i}`, this.label(kind, data, i), (message) => report(message)));
+    // A training is not tried again when its method throws (that is rarely a passing fault, and
+    // hours long); a worker that dies still hands it on, through BullMQ's stalled-job check.
+    const attempts = kind === 'train' ? 1 : config.attempts;
+    const pieces = data.map((_, i) => this.track(`${call}-${i}`, this.label(kind, data, i), attempts, (message) => report(message)));
     const report = (message?: string): void => context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
-
-    const onAbort = (): void => void this.cancel(pieces, String((context.signal.reason as Error)?.message ?? 'cancelled'));
+    // Listening before any await: an abort during one must still reach the pieces.
+    const unsettled = (): string[] => pieces.filter((piece) => !piece.settled).map((piece) => piece.id);
+    const onAbort = (): void => void this.cancel(unsettled(), String((context.signal.reason as Error)?.message ?? 'cancelled'));
     context.signal.addEventListener('abort', onAbort, { once: true });
     try {
+      context.signal.throwIfAborted();
+      this.assertReachable();
+      if ((await this.workerCount()) === 0) throw new ServiceUnavailableException(NO_WORKERS(config.queue, config.where));
+      context.signal.throwIfAborted();
       const answers = Promise.all(pieces.map((piece) => piece.done));
       await this.queue!.addBulk(
         data.map((piece, i) => ({
           name: kind,
           data: piece,
-          opts: {
-            jobId: pieces[i].id,
-            attempts: config.attempts,
-            backoff: { type: 'exponential', delay: 1000 },
-            removeOnComplete: true,
-            removeOnFail: true,
-          },
+          opts: { jobId: pieces[i].id, attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
         })),
       ).catch((error: unknown) => {
-        throw this.asUnreachable(error);
+        throw this.asServiceError(error);
       });
+      for (const piece of pieces) piece.queued = true;
       const json = await answers.catch(async (error: Error) => {
         // One piece failed for good: the others are no use now.
-        await this.cancel(pieces, 'another piece of the request failed');
+        await this.cancel(unsettled(), 'another piece of the request failed');
         throw error;
       });
       return kind === 'infer' ? mergeOutputs(json) : json;
     } finally {
       context.signal.removeEventListener('abort', onAbort);
-      for (const piece of pieces) this.pieces.delete(piece.id);
+      for (const piece of pieces) {
+        this.pieces.delete(piece.id);
+        piece.reject(new Error('the request has ended')); // settles the ones never queued
+      }
     }
   }
 
@@ -189,15 +229,17 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     return `infer chunk ${i + 1} of ${data.length} (positions ${i * size} to ${i * size + Math.max(0, length - 1)})`;
   }
 
-  private track(id: string, label: string, report: (message?: string) => void): Piece & { done: Promise<string> } {
+  private track(id: string, label: string, attempts: number, report: (message?: string) => void): Piece {
     let resolve!: (json: string) => void;
     let reject!: (error: Error) => void;
     const done = new Promise<string>((ok, fail) => ((resolve = ok), (reject = fail)));
     done.catch(() => undefined); // rejections are read through Promise.all; the rest are expected
-    const piece: Piece & { done: Promise<string> } = {
+    const piece: Piece = {
       id,
       label,
+      attempts,
       progress: 0,
+      queued: false,
       settled: false,
       done,
       report,
@@ -219,6 +261,8 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async completed(jobId: string): Promise<void> {
+    // Every API process of the pool hears every event: only the one waiting for the piece
+    // takes its answer. (An answer nobody collects expires with its key.)
     const piece = this.pieces.get(jobId);
     if (!piece) return;
     try {
@@ -226,30 +270,127 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
       if (json === null) throw new InternalServerErrorException(`${piece.label}: the worker's answer was not found in Redis`);
       piece.resolve(json);
     } catch (error) {
-      piece.reject(this.asUnreachable(error));
+      piece.reject(this.asServiceError(error));
     }
   }
 
   private failed(jobId: string, reason: string): void {
     const piece = this.pieces.get(jobId);
-    piece?.reject(new InternalServerErrorException(PIECE_FAILED(piece.label, this.config!.attempts, reason)));
+    if (!piece) return;
+    const message = reason.includes(STALLED) ? PIECE_ABANDONED(piece.label, this.config!.attempts + 1) : PIECE_FAILED(piece.label, piece.attempts, reason);
+    piece.reject(new InternalServerErrorException(message));
   }
 
   /**
    * Asks the workers to stop the pieces: a mark that a worker checks before it starts one, a
    * message that aborts the signal of one running, and the removal of those still waiting.
    */
-  private async cancel(pieces: Piece[], reason: string): Promise<void> {
+  private async cancel(ids: string[], reason: string): Promise<void> {
     const { keys } = this.config!;
     await Promise.allSettled(
-      pieces
-        .filter((piece) => !piece.settled)
-        .map(async (piece) => {
-          await this.redis!.set(keys.cancelled(piece.id), reason, 'PX', 24 * 3600_000);
-          await this.redis!.publish(keys.cancelChannel, piece.id);
-          await this.queue!.remove(piece.id);
-        }),
+      ids.map(async (id) => {
+        await this.redis!.set(keys.cancelled(id), reason, 'PX', CANCEL_MARK_TTL_MS);
+        await this.redis!.publish(keys.cancelChannel, id);
+        await this.queue!.remove(id);
+      }),
     );
+  }
+
+  /** The workers taking work from the queue, looked up at most once a second. */
+  private async workerCount(): Promise<number> {
+    const seen = this.workersSeen;
+    if (seen && Date.now() - seen.at < WATCH_INTERVAL_MS) return seen.count;
+    // CLIENT LIST may be disabled on a managed Redis: then the watchdog cannot tell, and trusts.
+    const count = await this.queue!.getWorkersCount().catch(() => 1);
+    this.workersSeen = { count, at: Date.now() };
+    return count;
+  }
+
+  /**
+   * Once a second: a Redis that holds its connections open but answers nothing (a frozen or
+   * unreachable host) is dropped, and requests waiting on a pool whose workers are all gone
+   * are answered 503 once the pool has had time to get one back.
+   */
+  private async watch(): Promise<void> {
+    const redis = this.redis!;
+    if (redis.status !== 'ready') return;
+    const answered = await redis.ping().then(
+      () => true,
+      () => false,
+    );
+    if (!answered && redis.status === 'ready') {
+      this.redisError(new Error(`no answer to PING within ${COMMAND_TIMEOUT_MS} ms`));
+      this.giveUp();
+      redis.disconnect(true);
+      return;
+    }
+    if (this.pieces.size === 0) {
+      this.noWorkersSince = undefined;
+      return;
+    }
+    if ((await this.workerCount()) > 0) {
+      this.noWorkersSince = undefined;
+      return;
+    }
+    this.noWorkersSince ??= Date.now();
+    const waited = Date.now() - this.noWorkersSince;
+    // A worker restarting takes a moment; a dead one's piece waits lockDurationMs anyway.
+    if (waited < Math.max(10_000, 2 * this.config!.lockDurationMs)) return;
+    const { queue, where } = this.config!;
+    const pending = [...this.pieces.values()].filter((piece) => !piece.settled);
+    for (const piece of pending) piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))));
+    await this.cancel(
+      pending.map((piece) => piece.id),
+      'no worker was left to run it',
+    );
+  }
+
+  /** The connection dropped: a blip if it is back within the grace, else the waiting requests get 503. */
+  private dropped(): void {
+    if (this.reconnectTimer || this.pieces.size === 0) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.redis?.status !== 'ready') this.giveUp();
+    }, RECONNECT_GRACE_MS);
+    this.reconnectTimer.unref();
+  }
+
+  /** No answer of a waiting piece can reach this process now: 503, and the work is stopped once Redis is back. */
+  private giveUp(): void {
+    for (const piece of this.pieces.values()) {
+      if (piece.settled) continue;
+      this.orphans.add(piece.id);
+      piece.reject(new ServiceUnavailableException(REDIS_LOST(this.config!.where)));
+    }
+  }
+
+  private async reconnected(): Promise<void> {
+    this.lastRedisError = '';
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    // Work whose request was answered 503 must not go on, holding a worker or the training claim.
+    const orphans = [...this.orphans];
+    this.orphans.clear();
+    if (orphans.length > 0) {
+      await this.cancel(orphans, 'its request was answered 503 while Redis was away');
+    }
+    for (const value of [...this.unfreedClaims]) {
+      if (await this.lock!.free(value)) this.unfreedClaims.delete(value);
+    }
+    // The events missed while away are read again from Redis's stream, if Redis kept it; a
+    // Redis that restarted empty lost the waiting pieces themselves, which no event will end.
+    await delay(WATCH_INTERVAL_MS);
+    await this.settleVanished().catch(() => undefined);
+  }
+
+  private async settleVanished(): Promise<void> {
+    const { keys, where } = this.config!;
+    for (const piece of [...this.pieces.values()]) {
+      if (piece.settled || !piece.queued || (await this.queue!.getJob(piece.id))) continue;
+      // Gone from the queue: finished, with its answer under its key, or lost.
+      if (await this.redis!.exists(keys.result(piece.id))) await this.completed(piece.id);
+      else piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(where, piece.label)));
+    }
   }
 
   private assertReachable(): void {
@@ -257,15 +398,14 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     if (state !== 'ready') throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(state, this.lastRedisError)));
   }
 
-  private asUnreachable(error: unknown): Error {
-    if (!(error instanceof Error)) return new Error(String(error));
-    if (this.redis?.status === 'ready' || error instanceof HttpException) return error;
-    return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(this.redis?.status ?? 'closed', error.message)));
-  }
-
-  /** Redis went away: no answer of a running piece can reach this process now. */
-  private lost(): void {
-    for (const piece of this.pieces.values()) piece.reject(new ServiceUnavailableException(REDIS_LOST(this.config!.where)));
+  /** A Redis failure as the 503 that names it; the protocol's own errors (the 409s) as they are. */
+  private asServiceError(error: unknown): Error {
+    if (error instanceof HttpException) return error;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (this.redis?.status !== 'ready') {
+      return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(this.redis?.status ?? 'closed', reason)));
+    }
+    return new ServiceUnavailableException(REDIS_FAILED(this.config!.where, reason));
   }
 
   private redisError(error: Error): void {
@@ -288,6 +428,8 @@ function mergeOutputs(chunks: string[]): string[] {
   parts.push('}}');
   return parts;
 }
+
+const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 function describe(state: string, lastError: string): string {
   return lastError ? `${state}: ${lastError}` : state;
