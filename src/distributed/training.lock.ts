@@ -36,9 +36,11 @@ export class TrainingLock {
       return undefined;
     }
     const value = JSON.stringify({ ckpt_file: ckptFile, claim: randomUUID() });
-    if ((await this.redis.set(this.key, value, 'PX', this.ttlMs, 'NX')) !== 'OK') {
+    // Twice: a claim that expired between the SET and the GET has freed the slot.
+    for (let attempt = 0; ; attempt++) {
+      if ((await this.redis.set(this.key, value, 'PX', this.ttlMs, 'NX')) === 'OK') break;
       const held = await this.redis.get(this.key);
-      throw new ConflictException(TRAINING_RUNNING(held === null ? ckptFile : checkpointOf(held)));
+      if (held !== null || attempt > 0) throw new ConflictException(TRAINING_RUNNING(held === null ? 'unknown' : checkpointOf(held)));
     }
     const stop = this.keepAlive(value);
     let released = false;
