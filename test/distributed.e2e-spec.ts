@@ -282,6 +282,24 @@ describe('distributed mode: an API process and workers on Redis', () => {
     }
   });
 
+  it('answers 503 naming the refusal when Redis refuses to queue the work (out of memory), and keeps serving', async () => {
+    const own = await RedisServer.start();
+    try {
+      const { start } = pool({}, () => own);
+      const [api] = await Promise.all([start('api'), start('worker')]);
+      own.command('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+      own.command('CONFIG', 'SET', 'maxmemory', '1');
+      const refused = await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' });
+      expect(refused.status).toBe(503);
+      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ refused the request: OOM command not allowed/);
+
+      own.command('CONFIG', 'SET', 'maxmemory', '0');
+      expect((await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' })).status).toBe(200);
+    } finally {
+      await own.stop();
+    }
+  });
+
   // Stopped: every connection drops at once. Frozen (SIGSTOP), as a hung or unreachable host:
   // connections stay open and nothing answers, which only a timeout can tell.
   it.each([

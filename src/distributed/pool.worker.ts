@@ -10,6 +10,7 @@ import type { AlectioModuleOptions } from '../interfaces/alectio-options.interfa
 import { PayloadValidator, type PayloadOf } from '../validation/payload.validator.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, PoolLibraries, redisOptions } from './pool.config.js';
 import type { PieceData, PieceResult } from './piece.model.js';
+import { within } from './timing.js';
 import { TrainingLock } from './training.lock.js';
 
 const DEFAULT_GRACE_MS = 10_000;
@@ -22,13 +23,6 @@ const CLAIM_GONE =
   'stopped, so that no two trainings run at once; retry';
 
 const ms = (since: number): string => `${Math.round(performance.now() - since)} ms`;
-
-/** Whether `promise` settled within `limitMs`. */
-function within(limitMs: number, promise: Promise<unknown>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)));
-  return Promise.race([promise.then(() => true, () => true), late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * The worker side of distributed mode: takes pieces from the queue and runs the app's own
@@ -90,6 +84,11 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
       if (error.message !== lastError) this.logger.error(`worker, Redis at ${config.where}: ${(lastError = error.message)}`);
     });
     this.worker.on('ready', () => (lastError = ''));
+    // A piece whose BullMQ lock could not be renewed is being given to another worker (or soon
+    // will be): this run can no longer deliver, and must not go on beside the next one.
+    this.worker.on('lockRenewalFailed', (jobIds: string[]) => {
+      for (const id of jobIds) this.worker?.cancelJob(id, 'its lock was lost: another worker takes the piece over');
+    });
     // Logged once it takes work (not awaited: a worker started before Redis waits for it).
     void this.worker
       .waitUntilReady()

@@ -70,22 +70,31 @@ export class TrainingLock {
 
   /**
    * Renews a claim every third of its lifetime until the returned function is called. `lost` is
-   * called once if the claim is found gone or taken (Redis restarted without its data, or the
-   * claim expired): whoever trains on it must stop, or two trainings could run at once.
+   * called once when the claim is found gone or taken (Redis restarted without its data, or the
+   * claim expired), or could not be confirmed for a whole lifetime (Redis away or out of reach,
+   * so the claim may have expired): whoever trains on it must stop, or two could run at once.
    */
   keepAlive(value: string, lost?: () => void): () => void {
+    let confirmed = Date.now();
+    let stopped = false;
+    const stop = (): void => {
+      stopped = true;
+      clearInterval(timer);
+    };
+    const fail = (): void => {
+      if (stopped || !lost) return;
+      stop();
+      lost();
+    };
     const timer = setInterval(() => {
+      if (Date.now() - confirmed > this.ttlMs) return fail();
       this.renew(value).then(
-        (held) => {
-          if (held || !lost) return;
-          clearInterval(timer);
-          lost();
-        },
-        () => undefined, // Redis away: try again at the next turn
+        (held) => (held ? (confirmed = Date.now()) : fail()),
+        () => undefined, // Redis away: the lifetime check above decides
       );
     }, Math.max(50, Math.floor(this.ttlMs / 3)));
     timer.unref();
-    return () => clearInterval(timer);
+    return stop;
   }
 }
 

@@ -28,6 +28,7 @@ import type { AlectioModuleOptions } from '../interfaces/alectio-options.interfa
 import type { PayloadOf } from '../validation/payload.validator.js';
 import type { PieceData } from './piece.model.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, redisOptions } from './pool.config.js';
+import { delay, within } from './timing.js';
 import { TrainingLock } from './training.lock.js';
 
 const OUTPUTS_OPEN = '{"outputs":{';
@@ -82,6 +83,8 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
   private noWorkersSince?: number;
   private workersSeen?: { count: number; at: number };
   private lastRedisError = '';
+  private watching = false;
+  private unansweredPings = 0;
 
   constructor(@Inject(MODULE_OPTIONS_TOKEN) options: AlectioModuleOptions) {
     if (options.distributed) this.config = poolConfig(options.distributed);
@@ -135,9 +138,10 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     clearInterval(this.watchdog);
     clearTimeout(this.reconnectTimer);
     if (!this.redis) return;
-    const closed = Promise.allSettled([this.events?.close(), this.queue?.close()]).then(() => true);
-    const late = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), COMMAND_TIMEOUT_MS).unref());
-    if (!(await Promise.race([closed, late]))) await Promise.allSettled([this.events?.disconnect(), this.queue?.disconnect()]);
+    // BullMQ's close waits for a Redis that may be gone, and its disconnect for one never reached.
+    if (!(await within(COMMAND_TIMEOUT_MS, Promise.allSettled([this.events?.close(), this.queue?.close()])))) {
+      await within(1000, Promise.allSettled([this.events?.disconnect(), this.queue?.disconnect()]));
+    }
     this.redis.disconnect();
   }
 
@@ -186,13 +190,16 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
       if ((await this.workerCount()) === 0) throw new ServiceUnavailableException(NO_WORKERS(config.queue, config.where));
       context.signal.throwIfAborted();
       const answers = Promise.all(pieces.map((piece) => piece.done));
+      answers.catch(() => undefined); // awaited below once queued; a failed addBulk must not leave it unhandled
       await this.queue!.addBulk(
         data.map((piece, i) => ({
           name: kind,
           data: piece,
           opts: { jobId: pieces[i].id, attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
         })),
-      ).catch((error: unknown) => {
+      ).catch(async (error: unknown) => {
+        // A command that timed out may still have run: the pieces must not run unwanted.
+        await this.cancel(unsettled(), 'the request could not be queued');
         throw this.asServiceError(error);
       });
       for (const piece of pieces) piece.queued = true;
@@ -312,18 +319,32 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
    * are answered 503 once the pool has had time to get one back.
    */
   private async watch(): Promise<void> {
+    if (this.watching) return;
+    this.watching = true;
+    try {
+      await this.check();
+    } finally {
+      this.watching = false;
+    }
+  }
+
+  private async check(): Promise<void> {
     const redis = this.redis!;
     if (redis.status !== 'ready') return;
     const answered = await redis.ping().then(
       () => true,
       () => false,
     );
-    if (!answered && redis.status === 'ready') {
-      this.redisError(new Error(`no answer to PING within ${COMMAND_TIMEOUT_MS} ms`));
+    this.unansweredPings = answered ? 0 : this.unansweredPings + 1;
+    // Two in a row (10 s): one slow answer (an fsync, a fork) is not an outage.
+    if (this.unansweredPings >= 2 && redis.status === 'ready') {
+      this.unansweredPings = 0;
+      this.redisError(new Error(`no answer to PING within ${COMMAND_TIMEOUT_MS} ms, twice`));
       this.giveUp();
       redis.disconnect(true);
       return;
     }
+    if (!answered) return;
     if (this.pieces.size === 0) {
       this.noWorkersSince = undefined;
       return;
@@ -385,12 +406,19 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
 
   private async settleVanished(): Promise<void> {
     const { keys, where } = this.config!;
+    const lost: string[] = [];
     for (const piece of [...this.pieces.values()]) {
       if (piece.settled || !piece.queued || (await this.queue!.getJob(piece.id))) continue;
       // Gone from the queue: finished, with its answer under its key, or lost.
-      if (await this.redis!.exists(keys.result(piece.id))) await this.completed(piece.id);
-      else piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(where, piece.label)));
+      if (await this.redis!.exists(keys.result(piece.id))) {
+        await this.completed(piece.id);
+      } else {
+        piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(where, piece.label)));
+        lost.push(piece.id);
+      }
     }
+    // A worker may still be running a lost piece: it must stop before the platform's retry runs.
+    await this.cancel(lost, 'its request was answered 503: Redis lost it');
   }
 
   private assertReachable(): void {
@@ -428,8 +456,6 @@ function mergeOutputs(chunks: string[]): string[] {
   parts.push('}}');
   return parts;
 }
-
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 function describe(state: string, lastError: string): string {
   return lastError ? `${state}: ${lastError}` : state;
