@@ -108,6 +108,16 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(new Set(chunks.map((chunk) => chunk.pid)).size).toBe(2);
     // The API process ran none of it.
     expect(events().filter((e) => e.role === 'api')).toEqual([]);
+
+    // Job mode: the merged chunks are the job's result.
+    const accepted = await post(api.url, '/infer', body, { prefer: 'respond-async' });
+    expect(accepted.status).toBe(202);
+    const job = await until('the infer job to succeed', async () => {
+      const { body: status } = await call(api.url, 'GET', JSON.parse(accepted.text).status_url);
+      return status.job.state === 'succeeded' ? status.job : undefined;
+    });
+    expect(job.result).toEqual({ outputs: JSON.parse(inProcess.text).outputs });
+    expect(job.progress).toBe(1);
   });
 
   it('loses nothing when a worker is SIGKILLed mid-chunk: another worker runs the chunk again', async () => {
