@@ -2,9 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PoolProcess } from './fixtures/pool.process.js';
 import { RedisServer } from './fixtures/redis.server.js';
-import { buildSample, freePort } from './fixtures/sample.process.js';
+import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
 
 // Distributed mode through real HTTP, real worker processes and a real redis-server: the API
 // process and the workers are the same app (test/fixtures/pool-member.mjs, on the built package)
@@ -49,7 +48,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
   let redis: { url: string; stop(): Promise<void> };
   let dir: string;
   let queues = 0;
-  const processes: PoolProcess[] = [];
+  const processes: AppProcess[] = [];
 
   beforeAll(async () => {
     buildSample();
@@ -83,7 +82,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
       },
       start: async (role: 'api' | 'worker' | 'alone', extra: Record<string, string> = {}) => {
         const redisEnv: Record<string, string> = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
-        const member = new PoolProcess('pool-member', role, { ...shared, ...redisEnv, ...extra }, role === 'worker' ? 0 : await freePort());
+        const member = new AppProcess('pool-member', role, { ...shared, ...redisEnv, ...extra }, role === 'worker' ? 0 : await freePort());
         processes.push(member);
         return member.ready();
       },
@@ -229,10 +228,10 @@ describe('distributed mode: an API process and workers on Redis', () => {
     const env = (name: string) => ({ ALECTIO_CKPT_DIR: checkpoints, ALECTIO_JOBS_DB: join(dir, `${name}.sqlite`) });
     const pooled = { ...env('api'), ALECTIO_REDIS_URL: redis.url, ALECTIO_INFER_CHUNK: '1000' };
     const members = [
-      new PoolProcess('sample', 'api', pooled, await freePort()),
-      new PoolProcess('sample', 'worker', pooled),
-      new PoolProcess('sample', 'worker', pooled),
-      new PoolProcess('sample', 'alone', env('alone'), await freePort()),
+      new AppProcess('sample', 'api', pooled, await freePort()),
+      new AppProcess('sample', 'worker', pooled),
+      new AppProcess('sample', 'worker', pooled),
+      new AppProcess('sample', 'alone', env('alone'), await freePort()),
     ];
     processes.push(...members);
     const [api, first, second, alone] = await Promise.all(members.map((member) => member.ready()));
@@ -247,6 +246,25 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(distributed.text).toBe((await post(alone.url, '/infer', body)).text);
     const tested = JSON.parse((await post(api.url, '/test', { ckpt_file: 'ckpt_0' })).text);
     expect(Object.keys(tested.predictions)).toHaveLength(1500);
+  });
+
+  it('checks the token and the payload in the API process, before anything reaches the pool', async () => {
+    // No worker runs: a request that got as far as the pool would be a 503.
+    const { start } = pool({ ALECTIO_TOKEN: 'pool-secret' });
+    const api = await start('api');
+    const anonymous = await post(api.url, '/train', { labeled: [1], ckpt_file: 'ckpt_0' });
+    expect([anonymous.status, JSON.parse(anonymous.text).error]).toEqual([401, 'Unauthorized']);
+
+    const auth = { authorization: 'Bearer pool-secret' };
+    const invalid = await post(api.url, '/infer', { unlabeled: [3, 3], ckpt_file: '../x' }, auth);
+    expect(invalid.status).toBe(400);
+    expect(JSON.parse(invalid.text).message).toEqual([
+      expect.stringMatching(/^unlabeled\[1\] repeats index 3/),
+      expect.stringMatching(/^ckpt_file must be a plain file name/),
+    ]);
+    const asJob = await post(api.url, '/train', { labeled: [], ckpt_file: 'ckpt_0' }, { ...auth, prefer: 'respond-async' });
+    expect(asJob.status).toBe(400);
+    expect((await post(api.url, '/test', { ckpt_file: 'ckpt_0' }, auth)).status).toBe(503);
   });
 
   it('answers 503 when no worker is running, naming the queue', async () => {

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSample, freePort, SampleProcess } from './fixtures/sample.process.js';
+import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
 
 // The sample as a real process: killed, stopped and started again on the same job store.
 
@@ -28,9 +28,9 @@ async function waitFor(url: string, path: string, until: (job: any) => boolean):
 
 describe('jobs across a real process’s death and shutdown', () => {
   let dir: string;
-  const processes: SampleProcess[] = [];
+  const processes: AppProcess[] = [];
   const start = async (env: Record<string, string>) => {
-    const sample = new SampleProcess(await freePort(), env);
+    const sample = new AppProcess('sample', 'alone', env, await freePort());
     processes.push(sample);
     return sample.ready();
   };

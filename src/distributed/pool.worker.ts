@@ -1,7 +1,7 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { ALECTIO_LOGGER_CONTEXT, HANDLER_KINDS } from '../alectio.constants.js';
+import { ALECTIO_LOGGER_CONTEXT, DEFAULT_SHUTDOWN_GRACE_MS, HANDLER_KINDS } from '../alectio.constants.js';
 import { AlectioExecutor } from '../alectio.executor.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import { toProtocolError } from '../http/protocol-response.js';
@@ -10,10 +10,9 @@ import type { AlectioModuleOptions } from '../interfaces/alectio-options.interfa
 import { PayloadValidator, type PayloadOf } from '../validation/payload.validator.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, PoolLibraries, redisOptions } from './pool.config.js';
 import type { PieceData, PieceResult } from './piece.model.js';
-import { within } from './timing.js';
+import { within } from '../timing.js';
 import { TrainingLock } from './training.lock.js';
 
-const DEFAULT_GRACE_MS = 10_000;
 /** A piece's answer waits this long in Redis for its API process to collect it. */
 const RESULT_TTL_MS = 3600_000;
 const PROGRESS_INTERVAL_MS = 200;
@@ -107,7 +106,7 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.closing = true;
     // Not worker.close() first: a forced close() after it would wait on the same promise.
     await within(1000, worker.pause(true));
-    const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
+    const grace = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const inTime = await within(grace, Promise.allSettled([...this.running]));
     if (!inTime) worker.cancelAllJobs('the worker is shutting down');
     // BullMQ's close waits for a Redis that may be gone: bounded, then the sockets are dropped.

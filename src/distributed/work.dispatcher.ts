@@ -28,7 +28,7 @@ import type { AlectioModuleOptions } from '../interfaces/alectio-options.interfa
 import type { PayloadOf } from '../validation/payload.validator.js';
 import type { PieceData } from './piece.model.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, redisOptions } from './pool.config.js';
-import { delay, within } from './timing.js';
+import { delay, within } from '../timing.js';
 import { TrainingLock } from './training.lock.js';
 
 const OUTPUTS_OPEN = '{"outputs":{';

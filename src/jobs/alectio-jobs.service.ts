@@ -10,7 +10,8 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
+import { ALECTIO_LOGGER_CONTEXT, DEFAULT_SHUTDOWN_GRACE_MS, HandlerKind } from '../alectio.constants.js';
+import { delay } from '../timing.js';
 import { AlectioExecutor } from '../alectio.executor.js';
 import { JOB_FINISHED, UNKNOWN_JOB } from '../alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
@@ -25,7 +26,6 @@ import { JOB_STORE, type JobStore } from './job-store.interface.js';
 import { FINISHED_STATES, JobRecord, jobJson, JobUpdate } from './job.model.js';
 
 const INTERRUPTED_BY_RESTART = 'interrupted by restart';
-const DEFAULT_GRACE_MS = 10_000;
 /** Jobs queued or running at once; beyond, 503: each holds its payload and, soon, its result. */
 const MAX_JOBS_IN_PROGRESS = 32;
 // Progress is written at most this often; the latest value is always written at the end.
@@ -176,7 +176,7 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
   /** Shutdown, first half: refuse new work, abort what runs, wait for it up to the grace period. */
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     this.draining = true;
-    const grace = this.options.shutdownGraceMs ?? DEFAULT_GRACE_MS;
+    const grace = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
     const deadline = Date.now() + grace;
     const { unfinished } = await this.runner.abortAll(`the server is shutting down${signal ? ` (${signal})` : ''}`, grace);
     // Jobs whose methods returned are recorded as they end; the rest are recorded here, and
@@ -224,7 +224,6 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 }
 
 const now = (): string => new Date().toISOString();
-const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
 
 
 /** Writes at most every `interval` ms, merging what came in between; flush() writes what is pending. */

@@ -5,4 +5,5 @@ export function within(limitMs: number, promise: Promise<unknown> | undefined): 
   return Promise.race([Promise.resolve(promise).then(() => true, () => true), late]).finally(() => clearTimeout(timer));
 }
 
-export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
+/** Resolves after `ms` (0 if negative), without keeping the process alive. */
+export const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)).unref());
