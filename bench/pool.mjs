@@ -4,8 +4,8 @@
 // speed-up and the cost of each chunk, and writes bench/pool-results.json. Needs the built package.
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { createServer } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 
 const quick = process.argv.includes('--quick');
 const INDICES = quick ? 100_000 : 500_000;
@@ -49,9 +49,14 @@ async function startPool(redisUrl, workers, queue) {
   const pooled = redisUrl ? { ...env, ALECTIO_REDIS_URL: redisUrl } : env;
   const children = await Promise.all([
     run(process.execPath, [member.pathname], { ...pooled, PORT: String(port), ALECTIO_ROLE: 'api' }, /pool member ready/),
-    ...Array.from({ length: workers }, () => run(process.execPath, [member.pathname], { ...pooled, ALECTIO_ROLE: 'worker' }, /worker of the queue/)),
+    ...Array.from({ length: workers }, () =>
+      run(process.execPath, [member.pathname], { ...pooled, ALECTIO_ROLE: 'worker' }, /worker of the queue/),
+    ),
   ]);
-  return { url: `http://127.0.0.1:${port}`, stop: () => Promise.all(children.map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill())))) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () => Promise.all(children.map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill())))),
+  };
 }
 
 async function infer(url, body) {
@@ -65,12 +70,21 @@ async function infer(url, body) {
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 const redisPort = await freePort();
-const redis = await run('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, /Ready to accept connections/);
+const redis = await run(
+  'redis-server',
+  ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+  {},
+  /Ready to accept connections/,
+);
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
 const body = JSON.stringify({ unlabeled: Array.from({ length: INDICES }, (_, i) => i), ckpt_file: 'ckpt_0' });
 const loadBefore = loadavg();
 const figures = {};
-for (const [name, workers] of [['in-process', 0], ['1 worker', 1], ['2 workers', 2]]) {
+for (const [name, workers] of [
+  ['in-process', 0],
+  ['1 worker', 1],
+  ['2 workers', 2],
+]) {
   process.stderr.write(`${name}\n`);
   const pool = await startPool(workers ? redisUrl : undefined, workers, `bench${workers}`);
   await infer(pool.url, JSON.stringify({ unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' })); // warm-up
@@ -90,9 +104,14 @@ const result = {
   overheadPerChunkMs: (figures['1 worker'].medianMs - figures['in-process'].medianMs) / chunks,
 };
 writeFileSync(new URL('./pool-results.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
-const line = (name) => `| ${name} | ${(figures[name].minMs / 1000).toFixed(2)} / ${(figures[name].medianMs / 1000).toFixed(2)} / ${(figures[name].maxMs / 1000).toFixed(2)} |`;
-console.log(`${result.machine.cpu} × ${result.machine.cores}, Node ${result.machine.node}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before`);
-console.log(`POST /infer, ${INDICES.toLocaleString('en')} indices, ${MICROS_PER_INDEX} µs of CPU each, chunks of ${CHUNK.toLocaleString('en')} (${chunks}), ${REPEATS} run(s)\n`);
+const line = (name) =>
+  `| ${name} | ${(figures[name].minMs / 1000).toFixed(2)} / ${(figures[name].medianMs / 1000).toFixed(2)} / ${(figures[name].maxMs / 1000).toFixed(2)} |`;
+console.log(
+  `${result.machine.cpu} × ${result.machine.cores}, Node ${result.machine.node}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before`,
+);
+console.log(
+  `POST /infer, ${INDICES.toLocaleString('en')} indices, ${MICROS_PER_INDEX} µs of CPU each, chunks of ${CHUNK.toLocaleString('en')} (${chunks}), ${REPEATS} run(s)\n`,
+);
 console.log('| served by | seconds (min / median / max) |\n| --- | ---: |');
 for (const name of Object.keys(figures)) console.log(line(name));
 console.log(`\nspeed-up, 2 workers over 1: ${result.speedUp.toFixed(2)}×`);

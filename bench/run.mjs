@@ -3,8 +3,9 @@
 // bench/results.json. Needs the built package (the npm script runs `nest build` first).
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
 import { createServer } from 'node:net';
+import { cpus, loadavg, totalmem } from 'node:os';
+
 import autocannon from 'autocannon';
 
 const quick = process.argv.includes('--quick');
@@ -33,7 +34,10 @@ async function start(name, extraEnv = {}) {
   const [file, variantEnv] = VARIANTS[name] ?? [SERVERS[name], {}];
   // A variant's log lines go to /dev/null: written, as in production, but not into this table.
   const stdio = VARIANTS[name] ? ['ignore', 'ignore', 'inherit', 'ipc'] : 'inherit';
-  const child = fork(new URL(`./servers/${file}`, import.meta.url), { env: { ...process.env, ...variantEnv, ...extraEnv, PORT: String(port) }, stdio });
+  const child = fork(new URL(`./servers/${file}`, import.meta.url), {
+    env: { ...process.env, ...variantEnv, ...extraEnv, PORT: String(port) },
+    stdio,
+  });
   await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
@@ -87,7 +91,8 @@ async function load(server, path, body) {
     duration: LOAD_SECONDS,
     warmup: { connections: 32, duration: 1 },
   });
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  if (result.non2xx > 0 || result.errors > 0)
+    throw new Error(`${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   return result.requests.average;
 }
 
@@ -97,7 +102,13 @@ const trainBody = (n) => JSON.stringify({ labeled: range(n), resume_from: 'ckpt_
 const inferBody = (n) => JSON.stringify({ unlabeled: range(n), ckpt_file: 'ckpt_1' });
 
 const results = {
-  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGb: Math.round(totalmem() / 2 ** 30), node: process.version, loadBefore: loadavg() },
+  machine: {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    loadBefore: loadavg(),
+  },
   servers: {},
 };
 
@@ -165,10 +176,18 @@ if (largest) {
       const started = performance.now();
       let outcome;
       try {
-        const response = await fetch(`${server.url}/infer`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: inferBody(n) });
+        const response = await fetch(`${server.url}/infer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: inferBody(n),
+        });
         let bytes = 0;
         for await (const chunk of response.body) bytes += chunk.length;
-        outcome = { status: response.status, megabytes: Math.round(bytes / 1e6), seconds: +((performance.now() - started) / 1000).toFixed(1) };
+        outcome = {
+          status: response.status,
+          megabytes: Math.round(bytes / 1e6),
+          seconds: +((performance.now() - started) / 1000).toFixed(1),
+        };
       } catch (error) {
         outcome = { failed: String(error.cause?.code ?? error.message) };
       }
@@ -190,7 +209,9 @@ function single(value) {
 const rows = Object.keys(results.servers.bare);
 const format = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const columns = [...Object.keys(SERVERS), ...Object.keys(VARIANTS)];
-const lines = [`| figure | ${columns.map((s) => `${s} (min / median / max)`).join(' | ')} | library ÷ bare | library ÷ nest plain |`];
+const lines = [
+  `| figure | ${columns.map((s) => `${s} (min / median / max)`).join(' | ')} | library ÷ bare | library ÷ nest plain |`,
+];
 lines.push(`| --- | ${columns.map(() => '---:').join(' | ')} | ---: | ---: |`);
 for (const row of rows) {
   const cells = columns.map((s) => {
@@ -201,12 +222,16 @@ for (const row of rows) {
   const lib = results.servers.library[row]?.median;
   const bare = results.servers.bare[row]?.median;
   const nest = results.servers['nest plain'][row]?.median;
-  lines.push(`| ${row.trim()} | ${cells.join(' | ')} | ${lib && bare ? `${(lib / bare).toFixed(2)}×` : ''} | ${lib && nest ? `${(lib / nest).toFixed(2)}×` : ''} |`);
+  lines.push(
+    `| ${row.trim()} | ${cells.join(' | ')} | ${lib && bare ? `${(lib / bare).toFixed(2)}×` : ''} | ${lib && nest ? `${(lib / nest).toFixed(2)}×` : ''} |`,
+  );
 }
 const table = lines.join('\n');
 results.table = table;
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
 const { machine } = results;
-console.log(`${machine.cpu} × ${machine.cores}, ${machine.memoryGb} GiB, Node ${machine.node}; load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${machine.loadAfter.map((l) => l.toFixed(2)).join(' ')} after\n`);
+console.log(
+  `${machine.cpu} × ${machine.cores}, ${machine.memoryGb} GiB, Node ${machine.node}; load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${machine.loadAfter.map((l) => l.toFixed(2)).join(' ')} after\n`,
+);
 console.log(table);
 if (results.largest) console.log('\nlargest answer:', JSON.stringify(results.largest, null, 2));

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AlectioModule } from 'nestjs-alectio';
+
 import { DigitsDataset } from './digits.dataset.js';
 import { DigitsModule } from './digits.module.js';
 import { SampleConfig } from './sample.config.js';
@@ -15,7 +16,9 @@ import { SampleConfig } from './sample.config.js';
         poolSize: digits.pool.size,
         jobsDatabase: config.jobsDatabase,
         shutdownGraceMs: config.shutdownGraceMs,
-        distributed: config.redisUrl ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize } : undefined,
+        distributed: config.redisUrl
+          ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize }
+          : undefined,
       }),
     }),
   ],

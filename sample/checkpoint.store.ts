@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+
+import { Injectable } from '@nestjs/common';
+
 import { SampleConfig } from './sample.config.js';
 
 /** Model weights on disk, one JSON file per checkpoint name. */
@@ -32,7 +34,7 @@ export class CheckpointStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         // The folder stays in the server's log; the client learns only the name.
-        throw new Error(`checkpoint "${name}" does not exist: train it first`);
+        throw new Error(`checkpoint "${name}" does not exist: train it first`, { cause: error });
       }
       throw error;
     }

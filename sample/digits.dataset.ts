@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
 import { createRequire } from 'node:module';
+
+import { Injectable } from '@nestjs/common';
 
 const require = createRequire(import.meta.url);
 

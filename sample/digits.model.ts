@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
 import type { AlectioContext, InferResult, TestResult } from 'nestjs-alectio';
+import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
+
 import { CheckpointStore } from './checkpoint.store.js';
 import { DigitsDataset } from './digits.dataset.js';
 import { SoftmaxRegression } from './softmax-regression.js';

@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+
 import { CheckpointStore } from './checkpoint.store.js';
 import { DigitsDataset } from './digits.dataset.js';
 import { DigitsModel } from './digits.model.js';

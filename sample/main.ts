@@ -1,6 +1,8 @@
 import 'reflect-metadata';
+
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+
 import { AppModule } from './app.module.js';
 import { SampleConfig } from './sample.config.js';
 

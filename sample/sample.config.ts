@@ -44,7 +44,8 @@ export class SampleConfig {
     this.redisUrl = env.ALECTIO_REDIS_URL || undefined;
     const role = env.ALECTIO_ROLE || 'api';
     if (role !== 'api' && role !== 'worker') throw new Error(`ALECTIO_ROLE must be "api" or "worker", got "${role}"`);
-    if (role === 'worker' && !this.redisUrl) throw new Error('ALECTIO_ROLE=worker needs ALECTIO_REDIS_URL: the Redis its API process hands work to');
+    if (role === 'worker' && !this.redisUrl)
+      throw new Error('ALECTIO_ROLE=worker needs ALECTIO_REDIS_URL: the Redis its API process hands work to');
     this.role = role;
     this.inferChunkSize = env.ALECTIO_INFER_CHUNK ? Number(env.ALECTIO_INFER_CHUNK) : undefined;
   }

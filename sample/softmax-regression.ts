@@ -1,4 +1,5 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+
 import { CLASSES, DigitSplit, FEATURES } from './digits.dataset.js';
 
 const STRIDE = FEATURES + 1; // weights of one class, then its bias

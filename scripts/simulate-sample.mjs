@@ -26,11 +26,30 @@ try {
   for (let i = 0; ; i++) {
     try {
       if ((await fetch(`${url}/health`)).ok) break;
-    } catch {}
+    } catch {
+      // not listening yet
+    }
     if (i > 100 || server.exitCode !== null) throw new Error('the sample did not start');
     await new Promise((r) => setTimeout(r, 200));
   }
-  const args = ['simulate', '--url', url, '--initial', '100', '--batch', '100', '--loops', '6', '--strategy', 'entropy,random', '--seed', '1,2,3', '--out', 'reports/sample', ...process.argv.slice(2)];
+  const args = [
+    'simulate',
+    '--url',
+    url,
+    '--initial',
+    '100',
+    '--batch',
+    '100',
+    '--loops',
+    '6',
+    '--strategy',
+    'entropy,random',
+    '--seed',
+    '1,2,3',
+    '--out',
+    'reports/sample',
+    ...process.argv.slice(2),
+  ];
   const simulator = spawn(process.execPath, ['dist/src/cli.js', ...args], { stdio: 'inherit' });
   process.exitCode = await new Promise((resolve) => simulator.on('exit', (code) => resolve(code ?? 1)));
 } finally {

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+
 import { AlectioExplorer } from './alectio.explorer.js';
 import { AlectioRegistry } from './alectio.registry.js';
 import { RunTracker } from './alectio.run-tracker.js';

@@ -1,20 +1,32 @@
-import { Controller, Get, Inject, Post, Req, Res, Type, UnauthorizedException, UseFilters, VERSION_NEUTRAL } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  Inject,
+  Post,
+  Req,
+  Res,
+  Type,
+  UnauthorizedException,
+  UseFilters,
+  VERSION_NEUTRAL,
+} from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
 import type { Request, Response } from 'express';
+
 import { HandlerKind } from './alectio.constants.js';
+import { UNAUTHORIZED } from './alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from './alectio.module-definition.js';
 import { AlectioRegistry } from './alectio.registry.js';
 import { RunTracker } from './alectio.run-tracker.js';
+import { WorkDispatcher } from './distributed/work.dispatcher.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
-import { TokenVerifier } from './http/token.verifier.js';
-import { UNAUTHORIZED } from './alectio.messages.js';
 import { CallLogger } from './http/call.logger.js';
 import { sendJson, sendJsonParts, toProtocolError } from './http/protocol-response.js';
 import { endpointPath } from './http/route-path.js';
+import { TokenVerifier } from './http/token.verifier.js';
 import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
-import { WorkDispatcher } from './distributed/work.dispatcher.js';
 import { AlectioJobs } from './jobs/alectio-jobs.service.js';
-import { PayloadValidator, type PayloadOf } from './validation/payload.validator.js';
+import { type PayloadOf, PayloadValidator } from './validation/payload.validator.js';
 
 /**
  * The endpoints of PROTOCOL.md. Its routes are fixed; each call asks the registry for the

@@ -1,4 +1,5 @@
 import { Injectable, InternalServerErrorException } from '@nestjs/common';
+
 import { HandlerKind } from './alectio.constants.js';
 import { ResultContractError } from './alectio.errors.js';
 import { BAD_RESULT, METHOD_FAILED } from './alectio.messages.js';

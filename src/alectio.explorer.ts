@@ -1,6 +1,7 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { InstanceWrapper } from '@nestjs/core/injector/instance-wrapper.js';
+
 import { ALECTIO_HANDLER_METADATA, HANDLER_KINDS, HandlerKind } from './alectio.constants.js';
 import { AlectioDiscoveryError } from './alectio.errors.js';
 import { DUPLICATE_HANDLER, MISSING_HANDLER, NON_STATIC_HANDLER } from './alectio.messages.js';
@@ -32,7 +33,13 @@ export class AlectioExplorer implements OnModuleInit {
     for (const kind of HANDLER_KINDS) {
       const methods = tagged.filter((t) => t.kind === kind);
       if (methods.length === 0) throw new AlectioDiscoveryError(MISSING_HANDLER(kind));
-      if (methods.length > 1) throw new AlectioDiscoveryError(DUPLICATE_HANDLER(kind, methods.map((m) => m.name)));
+      if (methods.length > 1)
+        throw new AlectioDiscoveryError(
+          DUPLICATE_HANDLER(
+            kind,
+            methods.map((m) => m.name),
+          ),
+        );
       const [{ wrapper, methodName, name }] = methods;
       if (!wrapper.isDependencyTreeStatic() || wrapper.isTransient) {
         throw new AlectioDiscoveryError(NON_STATIC_HANDLER(kind, name, name.split('#')[0]));

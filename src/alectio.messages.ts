@@ -1,8 +1,7 @@
 import { HandlerKind } from './alectio.constants.js';
 import { show } from './validation/payload-context.js';
 
-const decorator = (kind: HandlerKind): string =>
-  ({ train: '@Train()', test: '@Test()', infer: '@Infer()' })[kind];
+const decorator = (kind: HandlerKind): string => ({ train: '@Train()', test: '@Test()', infer: '@Infer()' })[kind];
 
 export const MISSING_HANDLER = (kind: HandlerKind): string =>
   `No method is decorated with ${decorator(kind)}. nestjs-alectio serves POST /${kind} by calling it: ` +
@@ -44,8 +43,7 @@ function readableBytes(bytes: number): string {
   return bytes >= 1024 ? `${+(bytes / 1024).toFixed(1)} KiB` : `${bytes} B`;
 }
 
-export const NOT_UTF8 = (charset: string): string =>
-  `body must be JSON in UTF-8 (RFC 8259), got charset "${charset}"`;
+export const NOT_UTF8 = (charset: string): string => `body must be JSON in UTF-8 (RFC 8259), got charset "${charset}"`;
 
 export const TOO_NESTED = (limit: number): string =>
   `body holds more than ${limit} arrays and objects; a protocol body holds a few`;

@@ -1,9 +1,10 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { AlectioCoreModule } from './alectio-core.module.js';
+
 import { createAlectioController } from './alectio.controller.js';
-import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
 import { AlectioExecutor } from './alectio.executor.js';
+import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
 import { jobRunnerProvider, jobStoreProvider, routePathProvider } from './alectio.providers.js';
+import { AlectioCoreModule } from './alectio-core.module.js';
 import { PoolWorker } from './distributed/pool.worker.js';
 import { WorkDispatcher } from './distributed/work.dispatcher.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
@@ -11,8 +12,8 @@ import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
 import { RequestGate } from './http/request-gate.js';
 import { TokenVerifier } from './http/token.verifier.js';
-import { AlectioJobs } from './jobs/alectio-jobs.service.js';
 import { createJobsController } from './jobs/alectio-jobs.controller.js';
+import { AlectioJobs } from './jobs/alectio-jobs.service.js';
 import { CallbackNotifier } from './jobs/callback.notifier.js';
 import { PayloadValidator } from './validation/payload.validator.js';
 

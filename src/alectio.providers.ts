@@ -1,13 +1,14 @@
 import { Provider, Type } from '@nestjs/common';
 import { PATH_METADATA } from '@nestjs/common/constants.js';
+
 import { MODULE_OPTIONS_TOKEN } from './alectio.module-definition.js';
 import { assertValidOptions } from './alectio.options.js';
+import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 import { InProcessJobRunner } from './jobs/in-process.job-runner.js';
 import { JOB_RUNNER } from './jobs/job-runner.interface.js';
 import { JOB_STORE, type JobStore } from './jobs/job-store.interface.js';
 import { MemoryJobStore } from './jobs/memory.job-store.js';
 import { SqliteJobStore } from './jobs/sqlite.job-store.js';
-import type { AlectioModuleOptions } from './interfaces/alectio-options.interface.js';
 
 const ALECTIO_ROUTES = Symbol('alectio:routes');
 
@@ -34,7 +35,9 @@ export function routePathProvider(controllers: Type[]): Provider {
 export const jobStoreProvider: Provider = {
   provide: JOB_STORE,
   useFactory: (options: AlectioModuleOptions): Promise<JobStore> | JobStore =>
-    options.jobsDatabase && options.distributed?.role !== 'worker' ? SqliteJobStore.open(options.jobsDatabase) : new MemoryJobStore(),
+    options.jobsDatabase && options.distributed?.role !== 'worker'
+      ? SqliteJobStore.open(options.jobsDatabase)
+      : new MemoryJobStore(),
   inject: [MODULE_OPTIONS_TOKEN],
 };
 

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+
 import { HandlerKind } from './alectio.constants.js';
 import type { AlectioContext } from './interfaces/alectio-context.interface.js';
 

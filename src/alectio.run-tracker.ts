@@ -1,4 +1,5 @@
 import { ConflictException, Injectable } from '@nestjs/common';
+
 import { HandlerKind } from './alectio.constants.js';
 import { CHECKPOINT_BEING_TRAINED, TRAINING_RUNNING } from './alectio.messages.js';
 

@@ -10,7 +10,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => 
 if (command === 'simulate') {
   process.exitCode = await simulateCommand(rest, { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
 } else if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-  process.stdout.write(`nestjs-alectio <command>\n\nCommands:\n  simulate   run the platform's active-learning loop against a server\n\n${SIMULATE_HELP}\n`);
+  process.stdout.write(
+    `nestjs-alectio <command>\n\nCommands:\n  simulate   run the platform's active-learning loop against a server\n\n${SIMULATE_HELP}\n`,
+  );
 } else {
   process.stderr.write(`nestjs-alectio: unknown command "${command}"; try: nestjs-alectio simulate --help\n`);
   process.exitCode = 2;

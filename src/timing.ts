@@ -2,7 +2,13 @@
 export function within(limitMs: number, promise: Promise<unknown> | undefined): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), limitMs)));
-  return Promise.race([Promise.resolve(promise).then(() => true, () => true), late]).finally(() => clearTimeout(timer));
+  return Promise.race([
+    Promise.resolve(promise).then(
+      () => true,
+      () => true,
+    ),
+    late,
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** Resolves after `ms` (0 if negative), without keeping the process alive. */

@@ -1,9 +1,9 @@
+import { describe, expect, it } from '@jest/globals';
 import { Inject, Injectable, Module, Scope, Type } from '@nestjs/common';
 import { REQUEST } from '@nestjs/core';
 import { Test as NestTest } from '@nestjs/testing';
-import { describe, expect, it } from '@jest/globals';
-import request from 'supertest';
 import { AlectioDiscoveryError, AlectioModule, AlectioTest, Infer, Train } from 'nestjs-alectio';
+import request from 'supertest';
 
 @Injectable()
 class Trainer {
@@ -77,7 +77,10 @@ describe('discovery of @Train(), @Test() and @Infer()', () => {
     await ready;
     await app.listen(0, '127.0.0.1');
     const url = await app.getUrl();
-    const res = await request(url).post('/infer').send({ unlabeled: [4], ckpt_file: 'c' }).expect(200);
+    const res = await request(url)
+      .post('/infer')
+      .send({ unlabeled: [4], ckpt_file: 'c' })
+      .expect(200);
     expect(res.body.outputs).toEqual({ 4: [0.25] });
     await request(url).post('/test').send({ ckpt_file: 'c' }).expect(200);
     await app.close();

@@ -1,9 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RedisServer } from './fixtures/redis.server.js';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+
 import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
+import { RedisServer } from './fixtures/redis.server.js';
 
 // Distributed mode through real HTTP, real worker processes and a real redis-server: the API
 // process and the workers are the same app (test/fixtures/pool-member.mjs, on the built package)
@@ -75,14 +77,23 @@ describe('distributed mode: an API process and workers on Redis', () => {
       log,
       events: (): Event[] => {
         try {
-          return readFileSync(log, 'utf8').trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+          return readFileSync(log, 'utf8')
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((line) => JSON.parse(line));
         } catch {
           return [];
         }
       },
       start: async (role: 'api' | 'worker' | 'alone', extra: Record<string, string> = {}) => {
         const redisEnv: Record<string, string> = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
-        const member = new AppProcess('pool-member', role, { ...shared, ...redisEnv, ...extra }, role === 'worker' ? 0 : await freePort());
+        const member = new AppProcess(
+          'pool-member',
+          role,
+          { ...shared, ...redisEnv, ...extra },
+          role === 'worker' ? 0 : await freePort(),
+        );
         processes.push(member);
         return member.ready();
       },
@@ -127,10 +138,14 @@ describe('distributed mode: an API process and workers on Redis', () => {
 
     const answer = post(api.url, '/infer', body);
     // A chunk takes 600 ms: kill its worker as soon as it has started one.
-    await until('the doomed worker to start a chunk', () => events().find((e) => e.event === 'infer' && e.pid === doomed.child.pid));
+    await until('the doomed worker to start a chunk', () =>
+      events().find((e) => e.event === 'infer' && e.pid === doomed.child.pid),
+    );
     doomed.child.kill('SIGKILL');
     await doomed.exited;
-    const victim = events().filter((e) => e.event === 'infer' && e.pid === doomed.child.pid).at(-1)!;
+    const victim = events()
+      .filter((e) => e.event === 'infer' && e.pid === doomed.child.pid)
+      .at(-1)!;
 
     const { status, text } = await answer;
     expect(status).toBe(200);
@@ -169,7 +184,8 @@ describe('distributed mode: an API process and workers on Redis', () => {
     expect(JSON.parse(failing.text)).toEqual({
       status: 500,
       error: 'Internal Server Error',
-      message: 'infer chunk 3 of 3 (positions 20 to 25) failed after 2 attempts: infer failed in PoolModel#infer: index 9999999 always fails',
+      message:
+        'infer chunk 3 of 3 (positions 20 to 25) failed after 2 attempts: infer failed in PoolModel#infer: index 9999999 always fails',
     });
     expect(events().filter((e) => e.event === 'infer' && e.first === 20)).toHaveLength(2);
     expect((await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' })).status).toBe(200);
@@ -197,7 +213,11 @@ describe('distributed mode: an API process and workers on Redis', () => {
       return body.job.state === 'succeeded' ? body.job : undefined;
     });
     expect(done.progress).toBe(1);
-    expect(events().filter((e) => e.event === 'train').map((e) => e.role)).toEqual(['worker']);
+    expect(
+      events()
+        .filter((e) => e.event === 'train')
+        .map((e) => e.role),
+    ).toEqual(['worker']);
     // Free again, for any API process of the pool.
     expect((await post(second.url, '/train', { labeled: range(5), ckpt_file: 'ckpt_2' })).status).toBe(200);
   });
@@ -220,7 +240,9 @@ describe('distributed mode: an API process and workers on Redis', () => {
     });
     expect(cancelled.message).toMatch(/^cancelled/);
     expect(events().find((e) => e.event === 'train-aborted')).toMatchObject({ role: 'worker', ckpt_file: 'ckpt_1' });
-    expect((await post(api.url, '/train', { labeled: range(3), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' })).status).toBe(202);
+    expect((await post(api.url, '/train', { labeled: range(3), ckpt_file: 'ckpt_2' }, { prefer: 'respond-async' })).status).toBe(
+      202,
+    );
   });
 
   it('runs the sample as a pool (`npm run worker`): trains on a worker, and infers the pool in chunks, as the sample alone would', async () => {
@@ -283,7 +305,9 @@ describe('distributed mode: an API process and workers on Redis', () => {
     worker.child.kill('SIGKILL');
     const answer = await waiting;
     expect(answer.status).toBe(503);
-    expect(JSON.parse(answer.text).message).toMatch(/^no worker has been taking work from the queue "q\d+" on 127\.0\.0\.1:\d+ for \d+ s while this request waited/);
+    expect(JSON.parse(answer.text).message).toMatch(
+      /^no worker has been taking work from the queue "q\d+" on 127\.0\.0\.1:\d+ for \d+ s while this request waited/,
+    );
   });
 
   it('stops a training whose pool-wide claim vanished with a Redis restart, so no two trainings run at once', async () => {
@@ -302,7 +326,9 @@ describe('distributed mode: an API process and workers on Redis', () => {
         return answer.status === 202 ? answer : undefined;
       });
       expect(second.status).toBe(202);
-      await until('the first training to stop', () => events().find((e) => e.event === 'train-aborted' && e.ckpt_file === 'ckpt_1'));
+      await until('the first training to stop', () =>
+        events().find((e) => e.event === 'train-aborted' && e.ckpt_file === 'ckpt_1'),
+      );
       const trained = events().filter((e) => e.event === 'trained');
       expect(trained.map((e) => e.ckpt_file)).not.toContain('ckpt_1');
     } finally {
@@ -319,7 +345,9 @@ describe('distributed mode: an API process and workers on Redis', () => {
       own.command('CONFIG', 'SET', 'maxmemory', '1');
       const refused = await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' });
       expect(refused.status).toBe(503);
-      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ refused the request: OOM command not allowed/);
+      expect(JSON.parse(refused.text).message).toMatch(
+        /^the work queue's Redis at 127\.0\.0\.1:\d+ refused the request: OOM command not allowed/,
+      );
 
       own.command('CONFIG', 'SET', 'maxmemory', '0');
       expect((await post(api.url, '/infer', { unlabeled: [1, 2], ckpt_file: 'ckpt_0' })).status).toBe(200);
@@ -333,35 +361,39 @@ describe('distributed mode: an API process and workers on Redis', () => {
   it.each([
     ['stops', (redis: RedisServer) => redis.stop(), (redis: RedisServer) => redis.restart()],
     ['freezes', async (redis: RedisServer) => redis.freeze(), async (redis: RedisServer) => redis.thaw()],
-  ])('answers 503, not a hang, when Redis %s mid-request, and serves again once it is back', async (_, outage, recovery) => {
-    const own = await RedisServer.start();
-    try {
-      const { start } = pool({ ALECTIO_INFER_CHUNK: '100', POOL_MICROS_PER_INDEX: '2000' }, () => own);
-      const [api] = await Promise.all([start('api'), start('worker')]);
-      const inFlight = post(api.url, '/infer', { unlabeled: range(2_000), ckpt_file: 'ckpt_0' });
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      await outage(own);
+  ])(
+    'answers 503, not a hang, when Redis %s mid-request, and serves again once it is back',
+    async (_, outage, recovery) => {
+      const own = await RedisServer.start();
+      try {
+        const { start } = pool({ ALECTIO_INFER_CHUNK: '100', POOL_MICROS_PER_INDEX: '2000' }, () => own);
+        const [api] = await Promise.all([start('api'), start('worker')]);
+        const inFlight = post(api.url, '/infer', { unlabeled: range(2_000), ckpt_file: 'ckpt_0' });
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await outage(own);
 
-      const lost = await inFlight;
-      expect(lost.status).toBe(503);
-      expect(JSON.parse(lost.text).message).toMatch(/^lost the connection to the work queue's Redis at 127\.0\.0\.1:\d+/);
-      const refused = await post(api.url, '/infer', { unlabeled: [1], ckpt_file: 'ckpt_0' });
-      expect(refused.status).toBe(503);
-      expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ /);
-      expect((await call(api.url, 'GET', '/health')).status).toBe(200);
+        const lost = await inFlight;
+        expect(lost.status).toBe(503);
+        expect(JSON.parse(lost.text).message).toMatch(/^lost the connection to the work queue's Redis at 127\.0\.0\.1:\d+/);
+        const refused = await post(api.url, '/infer', { unlabeled: [1], ckpt_file: 'ckpt_0' });
+        expect(refused.status).toBe(503);
+        expect(JSON.parse(refused.text).message).toMatch(/^the work queue's Redis at 127\.0\.0\.1:\d+ /);
+        expect((await call(api.url, 'GET', '/health')).status).toBe(200);
 
-      await recovery(own);
-      const back = await until(
-        'the pool to serve again',
-        async () => {
-          const answer = await post(api.url, '/infer', { unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' });
-          return answer.status === 200 ? answer : undefined;
-        },
-        40_000,
-      );
-      expect(Object.keys(JSON.parse(back.text).outputs)).toEqual(['1', '2', '3']);
-    } finally {
-      await own.stop();
-    }
-  }, 90_000);
+        await recovery(own);
+        const back = await until(
+          'the pool to serve again',
+          async () => {
+            const answer = await post(api.url, '/infer', { unlabeled: [1, 2, 3], ckpt_file: 'ckpt_0' });
+            return answer.status === 200 ? answer : undefined;
+          },
+          40_000,
+        );
+        expect(Object.keys(JSON.parse(back.text).outputs)).toEqual(['1', '2', '3']);
+      } finally {
+        await own.stop();
+      }
+    },
+    90_000,
+  );
 });

@@ -1,3 +1,6 @@
+import type { Server } from 'node:http';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
   ArgumentsHost,
   Body,
@@ -14,11 +17,10 @@ import {
   VersioningType,
 } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import type { Server } from 'node:http';
+import { AlectioModule } from 'nestjs-alectio';
 import { map } from 'rxjs';
 import request from 'supertest';
-import { AlectioModule } from 'nestjs-alectio';
+
 import { FixtureModelModule, startFixtureApp } from './fixtures/fixture.app.js';
 import type { FixtureModel } from './fixtures/fixture.model.js';
 
@@ -66,10 +68,17 @@ describe('inside a host app with its own global pipe, interceptor, filter, versi
   afterEach(() => model.reset());
 
   it('keeps the protocol’s paths, bodies and errors whatever the host’s globals', async () => {
-    const ok = await request(url).post('/train').send({ labeled: [1], ckpt_file: 'c', extra: true }).expect(200);
+    const ok = await request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'c', extra: true })
+      .expect(200);
     expect(ok.body).toEqual({ status: 200 });
     const bad = await request(url).post('/train').send({ labeled: [], ckpt_file: 'c' }).expect(400);
-    expect(bad.body).toEqual({ status: 400, error: 'Bad Request', message: ['labeled must hold at least 1 index, got an empty array'] });
+    expect(bad.body).toEqual({
+      status: 400,
+      error: 'Bad Request',
+      message: ['labeled must hold at least 1 index, got an empty array'],
+    });
     model.behaviour.test = () => {
       throw new Error('boom');
     };
@@ -86,8 +95,13 @@ describe('inside a host app with its own global pipe, interceptor, filter, versi
     expect(model.received.train[0].labeled).toHaveLength(1_000_000);
     expect(model.received.train[0].labeled[999_999]).toBe(999_999);
 
-    await request(url).post('/v1/echo').send({ a: 'x'.repeat(50_000) }).expect(201);
-    const refused = await request(url).post('/v1/echo').send({ a: 'x'.repeat(200_000) });
+    await request(url)
+      .post('/v1/echo')
+      .send({ a: 'x'.repeat(50_000) })
+      .expect(201);
+    const refused = await request(url)
+      .post('/v1/echo')
+      .send({ a: 'x'.repeat(200_000) });
     expect(refused.status).toBe(418); // the host's filter, holding the host's 413
   });
 
@@ -129,7 +143,9 @@ describe('a training run longer than the server’s own timeouts', () => {
 
   it('still gets its answer', async () => {
     model.behaviour.train = () => new Promise((resolve) => setTimeout(resolve, 1500));
-    const res = await request(url).post('/train').send({ labeled: [1], ckpt_file: 'slow' });
+    const res = await request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'slow' });
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 200 });
   });
@@ -148,7 +164,9 @@ describe('an app made by NestFactory.create, as main.ts makes it', () => {
     await app.listen(0, '127.0.0.1');
     try {
       const url = await app.getUrl();
-      const res = await request(url).post('/api/al/train').send({ labeled: range(1_000_000), ckpt_file: 'x' });
+      const res = await request(url)
+        .post('/api/al/train')
+        .send({ labeled: range(1_000_000), ckpt_file: 'x' });
       expect(res.status).toBe(200);
       await request(url).post('/api/al/train').send({ labeled: 'all', ckpt_file: 'x' }).expect(400);
     } finally {

@@ -1,7 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+
 import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
 
 // The sample as a real process: killed, stopped and started again on the same job store.
@@ -52,7 +54,13 @@ describe('jobs across a real process’s death and shutdown', () => {
     expect(done.status).toBe(202);
     const finished = await waitFor(first.url, done.body.status_url, (job) => job.state === 'succeeded');
 
-    const long = await call(first.url, 'POST', '/train', { labeled: ALL, resume_from: 'ckpt_0', ckpt_file: 'ckpt_1' }, { prefer: 'respond-async' });
+    const long = await call(
+      first.url,
+      'POST',
+      '/train',
+      { labeled: ALL, resume_from: 'ckpt_0', ckpt_file: 'ckpt_1' },
+      { prefer: 'respond-async' },
+    );
     expect(long.status).toBe(202);
     await waitFor(first.url, long.body.status_url, (job) => job.state === 'running' && job.progress > 0);
     first.child.kill('SIGKILL');

@@ -1,13 +1,15 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import type { INestApplication } from '@nestjs/common';
-import { createServer, IncomingMessage, Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import type { INestApplication } from '@nestjs/common';
 import { Test as NestTest } from '@nestjs/testing';
 import { AlectioContext, AlectioModule, SIGNATURE_HEADER, signBody } from 'nestjs-alectio';
+import request from 'supertest';
+
 import { JOB_STORE } from '../src/jobs/job-store.interface.js';
 import { MemoryJobStore } from '../src/jobs/memory.job-store.js';
 import { FixtureModelModule, startFixtureApp } from './fixtures/fixture.app.js';
@@ -76,7 +78,11 @@ describe('job mode', () => {
       context.progress(0.25, 'epoch 1 of 4');
       await release.promise;
     }) as never;
-    const accepted = await request(url).post('/al/train').set(ASYNC).send({ labeled: [1, 2], ckpt_file: 'ckpt_p' }).expect(202);
+    const accepted = await request(url)
+      .post('/al/train')
+      .set(ASYNC)
+      .send({ labeled: [1, 2], ckpt_file: 'ckpt_p' })
+      .expect(202);
     const running = await waitForJob(url, accepted.body.status_url, (job) => job.progress === 0.25);
     expect(running).toMatchObject({ state: 'running', progress: 0.25, message: 'epoch 1 of 4', finished_at: null });
     expect(seen!.signal.aborted).toBe(false);
@@ -93,27 +99,47 @@ describe('job mode', () => {
       await release.promise;
       signal.throwIfAborted();
     }) as never;
-    const accepted = await request(url).post('/al/train').set(ASYNC).send({ labeled: [1], ckpt_file: 'ckpt_c' }).expect(202);
+    const accepted = await request(url)
+      .post('/al/train')
+      .set(ASYNC)
+      .send({ labeled: [1], ckpt_file: 'ckpt_c' })
+      .expect(202);
     await waitForJob(url, accepted.body.status_url, (job) => job.state === 'running');
 
     const cancel = await request(url).delete(accepted.body.status_url).set(AUTH).expect(202);
     expect(cancel.body.job).toMatchObject({ state: 'running', message: 'cancelling: the method was asked to stop' });
     expect(String(await aborted.promise)).toContain(`job ${accepted.body.job_id} was cancelled`);
     // Still training until the method returns: the slot is held.
-    await request(url).post('/al/train').set(AUTH).send({ labeled: [1], ckpt_file: 'other' }).expect(409);
+    await request(url)
+      .post('/al/train')
+      .set(AUTH)
+      .send({ labeled: [1], ckpt_file: 'other' })
+      .expect(409);
     release.resolve();
     expect(await waitForJob(url, accepted.body.status_url, finished)).toMatchObject({ state: 'cancelled' });
-    await request(url).post('/al/train').set(AUTH).send({ labeled: [1], ckpt_file: 'other' }).expect(200);
+    await request(url)
+      .post('/al/train')
+      .set(AUTH)
+      .send({ labeled: [1], ckpt_file: 'other' })
+      .expect(200);
 
     const again = await request(url).delete(accepted.body.status_url).set(AUTH).expect(409);
-    expect(again.body).toEqual({ status: 409, error: 'Conflict', message: `job "${accepted.body.job_id}" has already been cancelled` });
+    expect(again.body).toEqual({
+      status: 409,
+      error: 'Conflict',
+      message: `job "${accepted.body.job_id}" has already been cancelled`,
+    });
   });
 
   it('records a failing method as failed with its message', async () => {
     model.behaviour.infer = () => {
       throw new Error('GPU out of memory');
     };
-    const accepted = await request(url).post('/al/infer').set(ASYNC).send({ unlabeled: [1], ckpt_file: 'c' }).expect(202);
+    const accepted = await request(url)
+      .post('/al/infer')
+      .set(ASYNC)
+      .send({ unlabeled: [1], ckpt_file: 'c' })
+      .expect(202);
     const job = await waitForJob(url, accepted.body.status_url, finished);
     expect(job).toMatchObject({ state: 'failed', error: 'infer failed in FixtureModel#infer: GPU out of memory' });
     expect(job.result).toBeUndefined();
@@ -121,7 +147,11 @@ describe('job mode', () => {
 
   it('records a result that breaks the protocol as failed', async () => {
     model.behaviour.infer = () => ({ outputs: {} });
-    const accepted = await request(url).post('/al/infer').set(ASYNC).send({ unlabeled: [4], ckpt_file: 'c' }).expect(202);
+    const accepted = await request(url)
+      .post('/al/infer')
+      .set(ASYNC)
+      .send({ unlabeled: [4], ckpt_file: 'c' })
+      .expect(202);
     const job = await waitForJob(url, accepted.body.status_url, finished);
     expect(job.error).toContain('infer returned no output for 1 of 1 requested indices, first 4');
   });
@@ -129,14 +159,30 @@ describe('job mode', () => {
   it('keeps PROTOCOL.md’s rules before the 202: validation, the token, one training at a time', async () => {
     const bad = await request(url).post('/al/train').set(ASYNC).send({ labeled: [], ckpt_file: '../x' }).expect(400);
     expect(bad.body.message).toHaveLength(2);
-    await request(url).post('/al/train').set({ Prefer: 'respond-async' }).send({ labeled: [1], ckpt_file: 'c' }).expect(401);
+    await request(url)
+      .post('/al/train')
+      .set({ Prefer: 'respond-async' })
+      .send({ labeled: [1], ckpt_file: 'c' })
+      .expect(401);
 
     const release = deferred();
     model.behaviour.train = () => release.promise;
-    const first = await request(url).post('/al/train').set(ASYNC).send({ labeled: [1], ckpt_file: 'ckpt_9' }).expect(202);
-    const second = await request(url).post('/al/train').set(ASYNC).send({ labeled: [2], ckpt_file: 'ckpt_10' }).expect(409);
+    const first = await request(url)
+      .post('/al/train')
+      .set(ASYNC)
+      .send({ labeled: [1], ckpt_file: 'ckpt_9' })
+      .expect(202);
+    const second = await request(url)
+      .post('/al/train')
+      .set(ASYNC)
+      .send({ labeled: [2], ckpt_file: 'ckpt_10' })
+      .expect(409);
     expect(second.body.message).toContain('"ckpt_9"');
-    await request(url).post('/al/infer').set(ASYNC).send({ unlabeled: [1], ckpt_file: 'ckpt_9' }).expect(409);
+    await request(url)
+      .post('/al/infer')
+      .set(ASYNC)
+      .send({ unlabeled: [1], ckpt_file: 'ckpt_9' })
+      .expect(409);
     release.resolve();
     await waitForJob(url, first.body.status_url, finished);
   });
@@ -155,7 +201,11 @@ describe('job mode', () => {
   it('lists jobs newest first, paged, without their results', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await request(url).post('/al/test').set(ASYNC).send({ ckpt_file: `list_${i}` }).expect(202);
+      const res = await request(url)
+        .post('/al/test')
+        .set(ASYNC)
+        .send({ ckpt_file: `list_${i}` })
+        .expect(202);
       ids.push(res.body.job_id);
       await waitForJob(url, res.body.status_url, finished);
     }
@@ -216,7 +266,11 @@ describe('the completion callback', () => {
         expect(delivery.headers[SIGNATURE_HEADER]).toBe(signBody(delivery.body, secret));
         expect(delivery.headers['x-alectio-job-id']).toBe(accepted.body.job_id);
         const { job } = JSON.parse(delivery.body);
-        expect(job).toMatchObject({ id: accepted.body.job_id, state: 'succeeded', result: { predictions: { 0: 1, 1: 0, 2: 2 } } });
+        expect(job).toMatchObject({
+          id: accepted.body.job_id,
+          state: 'succeeded',
+          result: { predictions: { 0: 1, 1: 0, 2: 2 } },
+        });
       }
       expect(signBody(hook.deliveries[0].body, 'another secret')).not.toBe(hook.deliveries[0].headers[SIGNATURE_HEADER]);
       const job = await request(url).get(accepted.body.status_url).expect(200);
@@ -245,14 +299,22 @@ describe('shutdown', () => {
       await release.promise;
       signal.throwIfAborted();
     }) as never;
-    const accepted = await request(first.url).post('/train').set('Prefer', 'respond-async').send({ labeled: [1], ckpt_file: 'ckpt_s' }).expect(202);
+    const accepted = await request(first.url)
+      .post('/train')
+      .set('Prefer', 'respond-async')
+      .send({ labeled: [1], ckpt_file: 'ckpt_s' })
+      .expect(202);
     await waitForJob(first.url, accepted.body.status_url, (job) => job.state === 'running');
 
     const closing = first.app.close();
     try {
       await aborted.promise;
       const refused = await request(first.url).post('/test').send({ ckpt_file: 'c' }).expect(503);
-      expect(refused.body).toEqual({ status: 503, error: 'Service Unavailable', message: expect.stringContaining('shutting down') });
+      expect(refused.body).toEqual({
+        status: 503,
+        error: 'Service Unavailable',
+        message: expect.stringContaining('shutting down'),
+      });
     } finally {
       release.resolve();
       await closing;
@@ -276,7 +338,10 @@ describe('shutdown, the hard cases', () => {
       started.resolve();
       return new Promise(() => undefined); // never returns, never looks at its signal
     };
-    const call = request(url).post('/train').send({ labeled: [1], ckpt_file: 'c' }).then((r) => r);
+    const call = request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'c' })
+      .then((r) => r);
     await started.promise;
     await app.close();
     const res = await call;
@@ -288,7 +353,10 @@ describe('shutdown, the hard cases', () => {
     const hook = await receiver(0);
     const first = await startFixtureApp({
       name: 'returns',
-      options: { jobsDatabase: join(mkdtempSync(join(tmpdir(), 'alectio-returns-')), 'jobs.sqlite'), callback: { url: hook.url, secret: 'sixteen-chars-at-least' } },
+      options: {
+        jobsDatabase: join(mkdtempSync(join(tmpdir(), 'alectio-returns-')), 'jobs.sqlite'),
+        callback: { url: hook.url, secret: 'sixteen-chars-at-least' },
+      },
     });
     const aborted = deferred();
     first.model.behaviour.train = (async (_payload: unknown, { signal }: AlectioContext) => {
@@ -296,7 +364,11 @@ describe('shutdown, the hard cases', () => {
       aborted.resolve();
       // returns, as a loop that checks the signal and breaks would: no result to trust
     }) as never;
-    const accepted = await request(first.url).post('/train').set('Prefer', 'respond-async').send({ labeled: [1], ckpt_file: 'c' }).expect(202);
+    const accepted = await request(first.url)
+      .post('/train')
+      .set('Prefer', 'respond-async')
+      .send({ labeled: [1], ckpt_file: 'c' })
+      .expect(202);
     await waitForJob(first.url, accepted.body.status_url, (job) => job.state === 'running');
     await first.app.close();
     try {
@@ -314,7 +386,12 @@ describe('limits of job mode', () => {
     const release = deferred();
     model.behaviour.test = () => release.promise.then(() => ({ predictions: [1], labels: [1] }));
     try {
-      for (let i = 0; i < 32; i++) await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: `c${i}` }).expect(202);
+      for (let i = 0; i < 32; i++)
+        await request(url)
+          .post('/test')
+          .set('Prefer', 'respond-async')
+          .send({ ckpt_file: `c${i}` })
+          .expect(202);
       const refused = await request(url).post('/test').set('Prefer', 'respond-async').send({ ckpt_file: 'c32' }).expect(503);
       expect(refused.body.message).toBe('32 jobs are in progress; retry when one has ended');
       release.resolve();
@@ -368,7 +445,11 @@ describe('a store that fails to record the end', () => {
     };
     const { app, url } = await appWith(store);
     try {
-      const accepted = await request(url).post('/infer').set('Prefer', 'respond-async').send({ unlabeled: [1], ckpt_file: 'c' }).expect(202);
+      const accepted = await request(url)
+        .post('/infer')
+        .set('Prefer', 'respond-async')
+        .send({ unlabeled: [1], ckpt_file: 'c' })
+        .expect(202);
       const job = await waitForJob(url, accepted.body.status_url, finished);
       expect(job).toMatchObject({ state: 'failed', error: 'the result could not be recorded (see the server log)' });
     } finally {

@@ -9,14 +9,26 @@
  * OS temp folder, away from the repo, so that nothing resolves through the repo's node_modules by
  * accident. Set KEEP_CONSUMER_APPS=1 to keep the temp folders for a look after a failure.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const repoModules = join(repo, 'node_modules');
@@ -49,7 +61,11 @@ function run(file: string, args: string[], cwd: string, timeout = 60_000): Promi
     const env = { ...process.env, npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' };
     execFile(file, args, { cwd, env, timeout, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) {
-        reject(new Error(`${[file, ...args].join(' ')} (in ${cwd}) failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`));
+        reject(
+          new Error(
+            `${[file, ...args].join(' ')} (in ${cwd}) failed: ${error.message}\n--- stdout ---\n${stdout}\n--- stderr ---\n${stderr}`,
+          ),
+        );
       } else {
         resolve({ stdout, stderr });
       }
@@ -64,9 +80,12 @@ function run(file: string, args: string[], cwd: string, timeout = 60_000): Promi
 function extractPackage(tarball: string, dest: string): void {
   const data = gunzipSync(readFileSync(tarball));
   const text = (block: Buffer, start: number, length: number): string =>
-    block.subarray(start, start + length).toString('utf8').replace(/\0[\s\S]*$/, '');
+    block
+      .subarray(start, start + length)
+      .toString('utf8')
+      .replace(/\0[\s\S]*$/, '');
   let longName: string | undefined;
-  for (let offset = 0; offset + 512 <= data.length; ) {
+  for (let offset = 0; offset + 512 <= data.length;) {
     const header = data.subarray(offset, offset + 512);
     if (header.every((byte) => byte === 0)) break;
     const size = parseInt(text(header, 124, 12).trim() || '0', 8);
@@ -97,7 +116,13 @@ function listFiles(dir: string): string[] {
 /** The end of a child's output, each line marked so that jest does not take `at ...` lines for our stack. */
 function tail(text: string, max = 6000): string {
   const end = text.length > max ? `...${text.slice(-max)}` : text;
-  return end ? end.replace(/\n$/, '').split('\n').map((line) => `| ${line}`).join('\n') : '| (empty)';
+  return end
+    ? end
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((line) => `| ${line}`)
+        .join('\n')
+    : '| (empty)';
 }
 
 /** A customer's app, installed, compiled and running. */
@@ -310,7 +335,12 @@ describe('the published package', () => {
     for (const entry of entries.filter((file) => file.endsWith('.js'))) {
       for (const [, specifier] of readFileSync(join(extracted, entry), 'utf8').matchAll(specifiers)) {
         if (specifier.startsWith('.') || specifier.startsWith('node:') || builtinModules.includes(specifier)) continue;
-        imported.add(specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/'));
+        imported.add(
+          specifier
+            .split('/')
+            .slice(0, specifier.startsWith('@') ? 2 : 1)
+            .join('/'),
+        );
       }
     }
     expect([...imported]).toEqual(expect.arrayContaining(['@nestjs/common', '@nestjs/core']));
@@ -358,7 +388,12 @@ describe('the published package', () => {
 
     it('POST /train calls the @Train() method with the validated payload', () =>
       app.check(async () => {
-        const res = await app.request('POST', '/train', { labeled: [4, 1, 7], resume_from: null, ckpt_file: 'ckpt_0', extra: 'ignored' });
+        const res = await app.request('POST', '/train', {
+          labeled: [4, 1, 7],
+          resume_from: null,
+          ckpt_file: 'ckpt_0',
+          extra: 'ignored',
+        });
         expect(res).toEqual({ status: 200, json: { status: 200 } });
         // The app's own controller reports what the method received.
         const trained = await app.request('GET', '/customer/trained');
@@ -386,7 +421,21 @@ describe('the published package', () => {
         const bin = join(installed, JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')).bin['nestjs-alectio']);
         expect(readFileSync(bin, 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n/);
         const out = join(app.dir, 'report');
-        const args = ['simulate', '--url', app.url, '--pool-size', '30', '--initial', '10', '--batch', '5', '--loops', '2', '--out', out];
+        const args = [
+          'simulate',
+          '--url',
+          app.url,
+          '--pool-size',
+          '30',
+          '--initial',
+          '10',
+          '--batch',
+          '5',
+          '--loops',
+          '2',
+          '--out',
+          out,
+        ];
         const { stdout } = await run(process.execPath, [bin, ...args], app.dir);
         expect(stdout).toContain('| labeled | entropy (mean accuracy) |');
         const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));

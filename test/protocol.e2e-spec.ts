@@ -1,9 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { Module, RequestMethod, type INestApplication } from '@nestjs/common';
-import { NestFactory, RouterModule } from '@nestjs/core';
 import { connect } from 'node:net';
-import request from 'supertest';
+
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { type INestApplication, Module, RequestMethod } from '@nestjs/common';
+import { NestFactory, RouterModule } from '@nestjs/core';
 import { AlectioConfigurationError, AlectioModule } from 'nestjs-alectio';
+import request from 'supertest';
+
 import { basePath, FixtureModelModule, FixtureSetup, startFixtureApp } from './fixtures/fixture.app.js';
 import { FixtureModel } from './fixtures/fixture.model.js';
 
@@ -16,7 +18,9 @@ function headersOnly(url: string, path: string, length: number): Promise<string>
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname, () =>
-      socket.write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`),
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`,
+      ),
     );
     socket.once('data', (chunk) => {
       resolve(chunk.toString());
@@ -34,7 +38,12 @@ const registrations: FixtureSetup[] = [
   { name: 'forRoot() with a prefix', options: { prefix: 'alectio' } },
   { name: 'forRootAsync() with a prefix', async: true, options: { prefix: '/alectio/v2/' } },
   { name: 'forRoot() under a global prefix', globalPrefix: 'api' },
-  { name: 'forRootAsync() with a prefix under a global prefix', async: true, globalPrefix: 'api', options: { prefix: 'alectio' } },
+  {
+    name: 'forRootAsync() with a prefix under a global prefix',
+    async: true,
+    globalPrefix: 'api',
+    options: { prefix: 'alectio' },
+  },
 ];
 const setups = registrations.map((setup) => ({ ...setup, options: { ...setup.options, token: TOKEN, bodyLimit: LIMIT } }));
 
@@ -73,7 +82,11 @@ describe.each(setups)('endpoints, $name', (setup) => {
   });
 
   it('POST /infer answers one output per requested index, keyed by index', async () => {
-    const res = await request(url).post(`${base}/infer`).set(AUTH).send({ unlabeled: [10, 4], ckpt_file: 'ckpt_1' }).expect(200);
+    const res = await request(url)
+      .post(`${base}/infer`)
+      .set(AUTH)
+      .send({ unlabeled: [10, 4], ckpt_file: 'ckpt_1' })
+      .expect(200);
     expect(res.body).toEqual({ status: 200, outputs: { 10: [3, -1, 0.5], 4: [4, -1, 0.5] } });
   });
 
@@ -90,8 +103,16 @@ describe.each(setups)('endpoints, $name', (setup) => {
       .set(AUTH)
       .send({ unlabeled: Array.from({ length: 30_000 }, (_, i) => i), ckpt_file: 'c' })
       .expect(413);
-    expect(res.body).toEqual({ status: 413, error: 'Payload Too Large', message: expect.stringContaining(`limit of ${LIMIT} bytes`) });
-    await request(url).post(`${base}/infer`).set(AUTH).send({ unlabeled: [1], ckpt_file: 'c' }).expect(200);
+    expect(res.body).toEqual({
+      status: 413,
+      error: 'Payload Too Large',
+      message: expect.stringContaining(`limit of ${LIMIT} bytes`),
+    });
+    await request(url)
+      .post(`${base}/infer`)
+      .set(AUTH)
+      .send({ unlabeled: [1], ckpt_file: 'c' })
+      .expect(200);
   });
 });
 
@@ -111,7 +132,10 @@ describe('PROTOCOL.md details', () => {
     ['""', ''],
     ['absent', undefined],
   ])('resume_from %s reaches the method as null (start fresh)', async (_label, resume) => {
-    await request(url).post('/train').send({ labeled: [0], resume_from: resume, ckpt_file: 'c0' }).expect(200);
+    await request(url)
+      .post('/train')
+      .send({ labeled: [0], resume_from: resume, ckpt_file: 'c0' })
+      .expect(200);
     expect(model.received.train[0].resume_from).toBeNull();
   });
 
@@ -127,7 +151,10 @@ describe('PROTOCOL.md details', () => {
 
   it('accepts results keyed by Map and by array, and sends typed arrays as JSON arrays', async () => {
     model.behaviour.test = () => ({
-      predictions: new Map([[5, 1], [9, 0]]),
+      predictions: new Map([
+        [5, 1],
+        [9, 0],
+      ]),
       labels: { 5: 1, 9: 1 },
     });
     model.behaviour.infer = ({ unlabeled }: { unlabeled: number[] }) => ({
@@ -135,7 +162,10 @@ describe('PROTOCOL.md details', () => {
     });
     const test = await request(url).post('/test').send({ ckpt_file: 'c' }).expect(200);
     expect(test.body).toEqual({ status: 200, predictions: { 5: 1, 9: 0 }, labels: { 5: 1, 9: 1 } });
-    const infer = await request(url).post('/infer').send({ unlabeled: [7, 2], ckpt_file: 'c' }).expect(200);
+    const infer = await request(url)
+      .post('/infer')
+      .send({ unlabeled: [7, 2], ckpt_file: 'c' })
+      .expect(200);
     expect(infer.text).toBe('{"status":200,"outputs":{"7":[7,0.5],"2":[2,0.5]}}');
   });
 
@@ -148,7 +178,10 @@ describe('PROTOCOL.md details', () => {
 
   it('answers a sync method as well as an async one', async () => {
     model.behaviour.infer = ({ unlabeled }: { unlabeled: number[] }) => ({ outputs: unlabeled.map(() => [1]) });
-    const res = await request(url).post('/infer').send({ unlabeled: [1], ckpt_file: 'c' }).expect(200);
+    const res = await request(url)
+      .post('/infer')
+      .send({ unlabeled: [1], ckpt_file: 'c' })
+      .expect(200);
     expect(res.body.outputs).toEqual({ 1: [1] });
   });
 });
@@ -165,36 +198,55 @@ describe('concurrency', () => {
 
   it('answers 409 to a second training and to test/infer of the checkpoint being trained, and serves the rest', async () => {
     const { started, finish } = model.holdTraining();
-    const training = request(url).post('/train').send({ labeled: [1], ckpt_file: 'ckpt_5' }).then((r) => r);
+    const training = request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'ckpt_5' })
+      .then((r) => r);
     await started;
 
-    const second = await request(url).post('/train').send({ labeled: [2], ckpt_file: 'ckpt_6' });
+    const second = await request(url)
+      .post('/train')
+      .send({ labeled: [2], ckpt_file: 'ckpt_6' });
     expect(second.status).toBe(409);
     expect(second.body).toEqual({ status: 409, error: 'Conflict', message: expect.stringContaining('"ckpt_5"') });
 
     const test = await request(url).post('/test').send({ ckpt_file: 'ckpt_5' });
     expect(test.status).toBe(409);
     expect(test.body.message).toContain('ckpt_5');
-    const infer = await request(url).post('/infer').send({ unlabeled: [1], ckpt_file: 'ckpt_5' });
+    const infer = await request(url)
+      .post('/infer')
+      .send({ unlabeled: [1], ckpt_file: 'ckpt_5' });
     expect(infer.status).toBe(409);
 
     await request(url).post('/test').send({ ckpt_file: 'ckpt_4' }).expect(200);
-    await request(url).post('/infer').send({ unlabeled: [1], ckpt_file: 'ckpt_4' }).expect(200);
+    await request(url)
+      .post('/infer')
+      .send({ unlabeled: [1], ckpt_file: 'ckpt_4' })
+      .expect(200);
     await request(url).get('/health').expect(200);
 
     finish();
     expect((await training).status).toBe(200);
     model.reset();
-    await request(url).post('/train').send({ labeled: [2], ckpt_file: 'ckpt_6' }).expect(200);
+    await request(url)
+      .post('/train')
+      .send({ labeled: [2], ckpt_file: 'ckpt_6' })
+      .expect(200);
   });
 
   it('frees the training slot when the method fails', async () => {
     model.behaviour.train = () => {
       throw new Error('out of memory');
     };
-    await request(url).post('/train').send({ labeled: [1], ckpt_file: 'a' }).expect(500);
+    await request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'a' })
+      .expect(500);
     model.reset();
-    await request(url).post('/train').send({ labeled: [1], ckpt_file: 'a' }).expect(200);
+    await request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'a' })
+      .expect(200);
   });
 });
 
@@ -215,11 +267,20 @@ describe('the module imported twice', () => {
   afterAll(() => app.close());
 
   it('serves the same methods at both prefixes, each with its own options, and one training at a time', async () => {
-    await request(url).post('/v2/train').send({ labeled: [1], ckpt_file: 'a' }).expect(401);
+    await request(url)
+      .post('/v2/train')
+      .send({ labeled: [1], ckpt_file: 'a' })
+      .expect(401);
     const { started, finish } = app.get(FixtureModel).holdTraining();
-    const first = request(url).post('/v1/train').send({ labeled: [1], ckpt_file: 'ckpt_1' }).then((r) => r);
+    const first = request(url)
+      .post('/v1/train')
+      .send({ labeled: [1], ckpt_file: 'ckpt_1' })
+      .then((r) => r);
     await started;
-    const second = await request(url).post('/v2/train').set(AUTH).send({ labeled: [2], ckpt_file: 'ckpt_2' });
+    const second = await request(url)
+      .post('/v2/train')
+      .set(AUTH)
+      .send({ labeled: [2], ckpt_file: 'ckpt_2' });
     expect(second.status).toBe(409);
     expect(second.body.message).toContain('"ckpt_1"');
     finish();
@@ -260,14 +321,20 @@ describe('start-up refuses routes and options it cannot serve safely', () => {
   });
 
   it.each([
-    [{ bodyLimit: '64MiB' }, "bodyLimit must be a number of bytes or a string like '64mb' (b, kb, mb, gb), got \"64MiB\""],
+    [{ bodyLimit: '64MiB' }, 'bodyLimit must be a number of bytes or a string like \'64mb\' (b, kb, mb, gb), got "64MiB"'],
     [{ bodyLimit: -1 }, 'bodyLimit must be a number of bytes'],
     [{ poolSize: 2.5 }, 'poolSize must be a positive integer, got 2.5'],
     [{ distributed: { redis: 'localhost:6379' } }, 'distributed.redis must be a redis:// (or rediss://) URL or { host, port }'],
     [{ distributed: { redis: { host: 'localhost' } } }, 'distributed.redis must be a redis://'],
     [{ distributed: { redis: 'redis://127.0.0.1:1', role: 'both' } }, `distributed.role must be 'api' or 'worker', got "both"`],
-    [{ distributed: { redis: 'redis://127.0.0.1:1', queue: 'a:b' } }, 'distributed.queue must be 1 to 64 characters of A-Z a-z 0-9 _ -'],
-    [{ distributed: { redis: 'redis://127.0.0.1:1', inferChunkSize: 0 } }, 'distributed.inferChunkSize must be an integer of at least 1'],
+    [
+      { distributed: { redis: 'redis://127.0.0.1:1', queue: 'a:b' } },
+      'distributed.queue must be 1 to 64 characters of A-Z a-z 0-9 _ -',
+    ],
+    [
+      { distributed: { redis: 'redis://127.0.0.1:1', inferChunkSize: 0 } },
+      'distributed.inferChunkSize must be an integer of at least 1',
+    ],
     [{ distributed: { redis: 'redis://127.0.0.1:1', attempts: 1.5 } }, 'distributed.attempts must be an integer of at least 1'],
   ])('refuses the options %p', async (options, message) => {
     const error = await startError([AlectioModule.forRoot(options as never)]);

@@ -1,9 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Browser, chromium } from 'playwright-core';
+
 import type { LoopRecord, RunRecord } from '../src/simulator/loop.simulator.js';
 import type { ClassificationMetrics } from '../src/simulator/metrics.js';
 import { buildReport, SimulationConfig, writeReport } from '../src/simulator/report.writer.js';
@@ -35,7 +37,14 @@ describe('the HTML report in a real headless browser', () => {
     dir = mkdtempSync(join(tmpdir(), 'alectio-report-'));
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
     });
   });
   afterAll(async () => {
@@ -44,11 +53,21 @@ describe('the HTML report in a real headless browser', () => {
   });
 
   it('draws one point per loop of every run, inside the chart, with the network off', async () => {
-    const config: SimulationConfig = { url: 'http://127.0.0.1:5000', pool_size: 1000, initial: 100, batch: 50, loops: 4, strategies: ['entropy', 'random'], seeds: [1, 2] };
+    const config: SimulationConfig = {
+      url: 'http://127.0.0.1:5000',
+      pool_size: 1000,
+      initial: 100,
+      batch: 50,
+      loops: 4,
+      strategies: ['entropy', 'random'],
+      seeds: [1, 2],
+    };
     const runs: RunRecord[] = [];
     for (const strategy of config.strategies) {
       for (const seed of config.seeds) {
-        const loops = [0, 1, 2, 3].map((i) => loop(i, 100 + 50 * i, 0.6 + 0.05 * i + (strategy === 'entropy' ? 0.02 : 0) + seed / 100));
+        const loops = [0, 1, 2, 3].map((i) =>
+          loop(i, 100 + 50 * i, 0.6 + 0.05 * i + (strategy === 'entropy' ? 0.02 : 0) + seed / 100),
+        );
         runs.push({ strategy, seed, initial: [], loops: seed === 2 && strategy === 'random' ? loops.slice(0, 3) : loops });
       }
     }
@@ -75,9 +94,9 @@ describe('the HTML report in a real headless browser', () => {
     }
     expect(await chart.locator('circle.point[data-strategy="random"]').count()).toBe(7);
     // A higher accuracy is drawn higher up.
-    const ys = await chart.locator('circle.point[data-strategy="entropy"][data-seed="1"]').evaluateAll((nodes) =>
-      nodes.map((n) => Number(n.getAttribute('cy'))),
-    );
+    const ys = await chart
+      .locator('circle.point[data-strategy="entropy"][data-seed="1"]')
+      .evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('cy'))));
     expect(ys).toEqual([...ys].sort((a, b) => b - a));
     expect(requests.filter((url) => !url.startsWith('file:'))).toEqual([]);
     if (process.env.REPORT_SCREENSHOT) await page.screenshot({ path: process.env.REPORT_SCREENSHOT, fullPage: true });

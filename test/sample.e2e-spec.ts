@@ -1,7 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
+
 import { RunningSample, startSample } from './fixtures/sample.app.js';
 
 const TOKEN = 'sample-token';
@@ -39,7 +41,10 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
   });
 
   it('requires the token from ALECTIO_TOKEN', async () => {
-    const res = await request(url).post('/train').send({ labeled: [1], ckpt_file: 'x' }).expect(401);
+    const res = await request(url)
+      .post('/train')
+      .send({ labeled: [1], ckpt_file: 'x' })
+      .expect(401);
     expect(res.body.error).toBe('Unauthorized');
   });
 
@@ -51,7 +56,11 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
     let previous: string | null = null;
     for (let loop = 0; loop < 2; loop++) {
       const ckpt = `ckpt_${loop}`;
-      await request(url).post('/train').set(auth).send({ labeled, resume_from: previous, ckpt_file: ckpt }).expect(200, { status: 200 });
+      await request(url)
+        .post('/train')
+        .set(auth)
+        .send({ labeled, resume_from: previous, ckpt_file: ckpt })
+        .expect(200, { status: 200 });
       expect(readdirSync(checkpoints)).toContain(ckpt);
 
       const test = await request(url).post('/test').set(auth).send({ ckpt_file: ckpt }).expect(200);
@@ -92,7 +101,10 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
     // Wait until the run holds the training slot.
     let conflict;
     do {
-      conflict = await request(url).post('/train').set(auth).send({ labeled: [1], ckpt_file: 'other' });
+      conflict = await request(url)
+        .post('/train')
+        .set(auth)
+        .send({ labeled: [1], ckpt_file: 'other' });
     } while (conflict.status !== 409 && !trained);
     expect(conflict.status).toBe(409);
     expect(conflict.body.message).toContain('"ckpt_long"');
@@ -114,7 +126,11 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
   });
 
   it('writes nothing outside its checkpoint folder', async () => {
-    const res = await request(url).post('/train').set(auth).send({ labeled: [1], ckpt_file: '../escaped' }).expect(400);
+    const res = await request(url)
+      .post('/train')
+      .set(auth)
+      .send({ labeled: [1], ckpt_file: '../escaped' })
+      .expect(400);
     expect(res.body.message[0]).toContain('ckpt_file must be a plain file name');
     expect(existsSync(join(checkpoints, '..', 'escaped'))).toBe(false);
   });

@@ -1,12 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { RunningSample, startSample } from './fixtures/sample.app.js';
-import { simulateCommand } from '../src/simulator/simulate.command.js';
+
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+
 import type { SimulationReport } from '../src/simulator/report.writer.js';
+import { simulateCommand } from '../src/simulator/simulate.command.js';
+import { RunningSample, startSample } from './fixtures/sample.app.js';
 
 /** Runs the command as the CLI does, capturing what it prints. */
 async function simulate(args: string[], signal?: AbortSignal) {
@@ -23,7 +25,9 @@ async function simulate(args: string[], signal?: AbortSignal) {
 const readReport = (dir: string): SimulationReport => JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8'));
 
 /** A server that speaks the protocol's shapes but answers with `answer`, for broken-server cases. */
-async function fakeServer(answer: (path: string, body: any) => { status?: number; text: string }): Promise<{ server: Server; url: string; paths: string[] }> {
+async function fakeServer(
+  answer: (path: string, body: any) => { status?: number; text: string },
+): Promise<{ server: Server; url: string; paths: string[] }> {
   const paths: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -44,7 +48,9 @@ function goodAnswer(path: string, body: any): { text: string } {
   if (path === '/health') return { text: JSON.stringify({ status: 200, pool_size: 40 }) };
   if (path === '/train') return { text: '{"status":200}' };
   if (path === '/test') return { text: JSON.stringify({ status: 200, predictions: { 0: 1, 1: 0 }, labels: { 0: 1, 1: 1 } }) };
-  return { text: JSON.stringify({ status: 200, outputs: Object.fromEntries(body.unlabeled.map((i: number) => [i, [i % 3, 1]])) }) };
+  return {
+    text: JSON.stringify({ status: 200, outputs: Object.fromEntries(body.unlabeled.map((i: number) => [i, [i % 3, 1]])) }),
+  };
 }
 
 describe('nestjs-alectio simulate', () => {
@@ -60,14 +66,37 @@ describe('nestjs-alectio simulate', () => {
 
   it('runs the loop against the sample and writes the report after every loop', async () => {
     const out = join(root, 'report');
-    const args = ['--url', url, '--initial', '50', '--batch', '50', '--loops', '3', '--strategy', 'entropy,random', '--seed', '1', '--out', out];
+    const args = [
+      '--url',
+      url,
+      '--initial',
+      '50',
+      '--batch',
+      '50',
+      '--loops',
+      '3',
+      '--strategy',
+      'entropy,random',
+      '--seed',
+      '1',
+      '--out',
+      out,
+    ];
     const result = await simulate(args);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('| labeled | entropy (mean accuracy) | random (mean accuracy) |');
 
     const report = readReport(out);
-    expect(report.config).toEqual({ url, pool_size: 7000, initial: 50, batch: 50, loops: 3, strategies: ['entropy', 'random'], seeds: [1] });
+    expect(report.config).toEqual({
+      url,
+      pool_size: 7000,
+      initial: 50,
+      batch: 50,
+      loops: 3,
+      strategies: ['entropy', 'random'],
+      seeds: [1],
+    });
     expect(report.runs.map((r) => [r.strategy, r.seed, r.loops.length])).toEqual([
       ['entropy', 1, 3],
       ['random', 1, 3],
@@ -105,7 +134,22 @@ describe('nestjs-alectio simulate', () => {
   it('makes the same selections from the same seed', async () => {
     const run = async (seed: string, dir: string) => {
       const out = join(root, dir);
-      const result = await simulate(['--url', url, '--initial', '30', '--batch', '20', '--loops', '2', '--strategy', 'random', '--seed', seed, '--out', out]);
+      const result = await simulate([
+        '--url',
+        url,
+        '--initial',
+        '30',
+        '--batch',
+        '20',
+        '--loops',
+        '2',
+        '--strategy',
+        'random',
+        '--seed',
+        seed,
+        '--out',
+        out,
+      ]);
       expect(result.code).toBe(0);
       return readReport(out).runs[0];
     };
@@ -118,7 +162,18 @@ describe('nestjs-alectio simulate', () => {
   });
 
   it('stops on a server error, naming it, with exit status 1', async () => {
-    const result = await simulate(['--url', url, '--pool-size', '9000', '--initial', '8000', '--loops', '1', '--out', join(root, 'error')]);
+    const result = await simulate([
+      '--url',
+      url,
+      '--pool-size',
+      '9000',
+      '--initial',
+      '8000',
+      '--loops',
+      '1',
+      '--out',
+      join(root, 'error'),
+    ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/POST \/train answered 400: labeled\[\d+\] is \d+, outside the training pool/);
   });
@@ -128,7 +183,12 @@ describe('nestjs-alectio simulate', () => {
       'outputs that miss an index',
       (path: string, body: any) =>
         path === '/infer'
-          ? { text: JSON.stringify({ status: 200, outputs: Object.fromEntries(body.unlabeled.slice(1).map((i: number) => [i, [0, 1]])) }) }
+          ? {
+              text: JSON.stringify({
+                status: 200,
+                outputs: Object.fromEntries(body.unlabeled.slice(1).map((i: number) => [i, [0, 1]])),
+              }),
+            }
           : goodAnswer(path, body),
       /POST \/infer broke the protocol: no output for 1 of 30 requested indices, first \d+/,
     ],
@@ -154,7 +214,18 @@ describe('nestjs-alectio simulate', () => {
   ])('names the problem when the server returns %s', async (_case, answer, message) => {
     const { server, url: fake } = await fakeServer(answer);
     try {
-      const result = await simulate(['--url', fake, '--initial', '10', '--batch', '5', '--loops', '2', '--out', join(root, 'broken')]);
+      const result = await simulate([
+        '--url',
+        fake,
+        '--initial',
+        '10',
+        '--batch',
+        '5',
+        '--loops',
+        '2',
+        '--out',
+        join(root, 'broken'),
+      ]);
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(message);
     } finally {
@@ -179,7 +250,10 @@ describe('nestjs-alectio simulate', () => {
     });
     const out = join(root, 'interrupted');
     try {
-      const result = await simulate(['--url', fake, '--initial', '10', '--batch', '5', '--loops', '4', '--out', out], controller.signal);
+      const result = await simulate(
+        ['--url', fake, '--initial', '10', '--batch', '5', '--loops', '4', '--out', out],
+        controller.signal,
+      );
       expect(result.code).toBe(130);
       expect(result.stderr).toContain('interrupted');
       expect(readReport(out).runs[0].loops).toHaveLength(1);

@@ -1,6 +1,7 @@
 // The limit for one Node process: node:http, the same parsing and the same checks as the library
 // (PROTOCOL.md's rules, duplicates by bitmap, results checked), nothing else.
 import { createServer } from 'node:http';
+
 import { listening, model, reportOverIpc } from './model.mjs';
 
 const LIMIT = 64 * 1024 * 1024;
@@ -66,7 +67,11 @@ const server = createServer((req, res) => {
     }
     if (kind === 'test') {
       const { predictions, labels } = model.test(body);
-      return answer(res, 200, `{"status":200,"predictions":${JSON.stringify({ ...predictions })},"labels":${JSON.stringify({ ...labels })}}`);
+      return answer(
+        res,
+        200,
+        `{"status":200,"predictions":${JSON.stringify({ ...predictions })},"labels":${JSON.stringify({ ...labels })}}`,
+      );
     }
     const { outputs } = model.infer(body);
     if (outputs.length !== body.unlabeled.length) return answer(res, 500, '{"status":500}');

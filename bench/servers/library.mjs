@@ -1,8 +1,10 @@
 // nestjs-alectio as a customer uses it (the built package), with the trivial model.
 import 'reflect-metadata';
+
 import { Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AlectioModule, Infer, Test, Train } from 'nestjs-alectio';
+
 import { listening, model, reportOverIpc } from './model.mjs';
 
 class BenchModel {
@@ -18,7 +20,11 @@ class BenchModel {
 }
 // Decorators applied by hand: this file is plain JavaScript.
 Injectable()(BenchModel);
-for (const [decorator, name] of [[Train, 'train'], [Test, 'test'], [Infer, 'infer']]) {
+for (const [decorator, name] of [
+  [Train, 'train'],
+  [Test, 'test'],
+  [Infer, 'infer'],
+]) {
   decorator()(BenchModel.prototype, name, Object.getOwnPropertyDescriptor(BenchModel.prototype, name));
 }
 class BenchModule {}

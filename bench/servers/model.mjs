@@ -74,7 +74,11 @@ export async function reportOverIpc() {
       answerPhase.maxMs = 0;
     }
     if (message === 'stats') {
-      process.send({ maxStallMs: delay.max / 1e6, answerStallMs: answerPhase.maxMs, peakRssMb: process.resourceUsage().maxRSS / 1024 });
+      process.send({
+        maxStallMs: delay.max / 1e6,
+        answerStallMs: answerPhase.maxMs,
+        peakRssMb: process.resourceUsage().maxRSS / 1024,
+      });
     }
   });
 }

@@ -1,7 +1,9 @@
 // A plain Nest controller: the same routes and model, no validation, no result checks.
 import 'reflect-metadata';
+
 import { Body, Controller, HttpCode, Module, Post } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+
 import { listening, model, reportOverIpc } from './model.mjs';
 
 class PlainController {

@@ -1,8 +1,8 @@
 import { applyDecorators, SetMetadata } from '@nestjs/common';
+
 import { ALECTIO_HANDLER_METADATA, HandlerKind } from '../alectio.constants.js';
 
-const handler = (kind: HandlerKind): MethodDecorator =>
-  applyDecorators(SetMetadata(ALECTIO_HANDLER_METADATA, kind));
+const handler = (kind: HandlerKind): MethodDecorator => applyDecorators(SetMetadata(ALECTIO_HANDLER_METADATA, kind));
 
 /**
  * Serves this method as `POST /train`. It receives a {@link TrainPayload} (and may be async):

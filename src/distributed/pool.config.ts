@@ -1,5 +1,6 @@
 import type * as BullMq from 'bullmq';
 import type { Redis as RedisClient } from 'ioredis';
+
 import { AlectioConfigurationError } from '../alectio.errors.js';
 import type { AlectioDistributedOptions } from '../interfaces/alectio-options.interface.js';
 
@@ -90,7 +91,11 @@ export const COMMAND_TIMEOUT_MS = 5000;
  * BullMQ requires.
  */
 export function redisOptions(config: PoolConfig, purpose: string): BullMq.RedisOptions {
-  const base: BullMq.RedisOptions = { connectionName: `alectio:${config.queue}:${purpose}`, maxRetriesPerRequest: null, connectTimeout: 5000 };
+  const base: BullMq.RedisOptions = {
+    connectionName: `alectio:${config.queue}:${purpose}`,
+    maxRetriesPerRequest: null,
+    connectTimeout: 5000,
+  };
   if (typeof config.redis !== 'string') return { ...base, ...config.redis };
   const url = new URL(config.redis);
   return {

@@ -1,16 +1,17 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+
 import { ALECTIO_LOGGER_CONTEXT, DEFAULT_SHUTDOWN_GRACE_MS, HANDLER_KINDS } from '../alectio.constants.js';
 import { AlectioExecutor } from '../alectio.executor.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import { toProtocolError } from '../http/protocol-response.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-import { PayloadValidator, type PayloadOf } from '../validation/payload.validator.js';
-import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, PoolLibraries, redisOptions } from './pool.config.js';
-import type { PieceData, PieceResult } from './piece.model.js';
 import { within } from '../timing.js';
+import { type PayloadOf, PayloadValidator } from '../validation/payload.validator.js';
+import type { PieceData, PieceResult } from './piece.model.js';
+import { COMMAND_TIMEOUT_MS, loadPoolLibraries, PoolConfig, poolConfig, PoolLibraries, redisOptions } from './pool.config.js';
 import { TrainingLock } from './training.lock.js';
 
 /** A piece's answer waits this long in Redis for its API process to collect it. */
@@ -91,7 +92,9 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     // Logged once it takes work (not awaited: a worker started before Redis waits for it).
     void this.worker
       .waitUntilReady()
-      .then(() => this.logger.log(`worker of the queue "${config.queue}" on ${config.where}: ${config.concurrency} piece(s) at a time`))
+      .then(() =>
+        this.logger.log(`worker of the queue "${config.queue}" on ${config.where}: ${config.concurrency} piece(s) at a time`),
+      )
       .catch(() => undefined);
   }
 
@@ -190,7 +193,10 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
         const now = Date.now();
         if (now - last < PROGRESS_INTERVAL_MS && fraction < 1) return;
         last = now;
-        const update = { fraction: Math.min(1, Math.max(0, fraction)), ...(message === undefined ? {} : { message: String(message) }) };
+        const update = {
+          fraction: Math.min(1, Math.max(0, fraction)),
+          ...(message === undefined ? {} : { message: String(message) }),
+        };
         job.updateProgress(update).catch(() => undefined);
       },
       get logger() {

@@ -1,6 +1,8 @@
+import { randomUUID } from 'node:crypto';
+
 import { ConflictException } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { randomUUID } from 'node:crypto';
+
 import { HandlerKind } from '../alectio.constants.js';
 import { CHECKPOINT_BEING_TRAINED, TRAINING_RUNNING } from '../alectio.messages.js';
 
@@ -40,7 +42,8 @@ export class TrainingLock {
     for (let attempt = 0; ; attempt++) {
       if ((await this.redis.set(this.key, value, 'PX', this.ttlMs, 'NX')) === 'OK') break;
       const held = await this.redis.get(this.key);
-      if (held !== null || attempt > 0) throw new ConflictException(TRAINING_RUNNING(held === null ? 'unknown' : checkpointOf(held)));
+      if (held !== null || attempt > 0)
+        throw new ConflictException(TRAINING_RUNNING(held === null ? 'unknown' : checkpointOf(held)));
     }
     const stop = this.keepAlive(value);
     let released = false;
@@ -86,13 +89,16 @@ export class TrainingLock {
       stop();
       lost();
     };
-    const timer = setInterval(() => {
-      if (Date.now() - confirmed > this.ttlMs) return fail();
-      this.renew(value).then(
-        (held) => (held ? (confirmed = Date.now()) : fail()),
-        () => undefined, // Redis away: the lifetime check above decides
-      );
-    }, Math.max(50, Math.floor(this.ttlMs / 3)));
+    const timer = setInterval(
+      () => {
+        if (Date.now() - confirmed > this.ttlMs) return fail();
+        this.renew(value).then(
+          (held) => (held ? (confirmed = Date.now()) : fail()),
+          () => undefined, // Redis away: the lifetime check above decides
+        );
+      },
+      Math.max(50, Math.floor(this.ttlMs / 3)),
+    );
     timer.unref();
     return stop;
   }

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import {
   HttpException,
   Inject,
@@ -10,7 +12,7 @@ import {
 } from '@nestjs/common';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { randomUUID } from 'node:crypto';
+
 import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
 import {
   NO_WORKERS,
@@ -25,10 +27,10 @@ import {
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
+import { delay, within } from '../timing.js';
 import type { PayloadOf } from '../validation/payload.validator.js';
 import type { PieceData } from './piece.model.js';
-import { COMMAND_TIMEOUT_MS, loadPoolLibraries, poolConfig, PoolConfig, redisOptions } from './pool.config.js';
-import { delay, within } from '../timing.js';
+import { COMMAND_TIMEOUT_MS, loadPoolLibraries, PoolConfig, poolConfig, redisOptions } from './pool.config.js';
 import { TrainingLock } from './training.lock.js';
 
 const OUTPUTS_OPEN = '{"outputs":{';
@@ -124,9 +126,20 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
 
     // Start-up waits a little for Redis, so that the first requests do not meet a connection
     // still opening; past that, the app starts anyway and answers 503 until Redis is there.
-    const ready = new Promise<boolean>((resolve) => (redis.status === 'ready' ? resolve(true) : redis.once('ready', () => resolve(true))));
+    const ready = new Promise<boolean>((resolve) =>
+      redis.status === 'ready' ? resolve(true) : redis.once('ready', () => resolve(true)),
+    );
     const timeout = new Promise<false>((resolve) => setTimeout(() => resolve(false), STARTUP_WAIT_MS).unref());
-    if ((await Promise.race([ready, timeout])) && (await Promise.race([events.waitUntilReady().then(() => true, () => false), timeout]))) {
+    if (
+      (await Promise.race([ready, timeout])) &&
+      (await Promise.race([
+        events.waitUntilReady().then(
+          () => true,
+          () => false,
+        ),
+        timeout,
+      ]))
+    ) {
       this.logger.log(`distributed mode: work goes to the queue "${config.queue}" on ${config.where}`);
     } else {
       this.logger.warn(`distributed mode: Redis at ${config.where} is not reachable yet; requests get 503 until it is`);
@@ -174,12 +187,17 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     const config = this.config!;
     const call = randomUUID();
     const data: PieceData[] =
-      kind === 'infer' ? this.chunks(payload as PayloadOf<'infer'>) : [{ kind, payload, trainingClaim: kind === 'train' ? this.trainingClaim : undefined }];
+      kind === 'infer'
+        ? this.chunks(payload as PayloadOf<'infer'>)
+        : [{ kind, payload, trainingClaim: kind === 'train' ? this.trainingClaim : undefined }];
     // A training is not tried again when its method throws (that is rarely a passing fault, and
     // hours long); a worker that dies still hands it on, through BullMQ's stalled-job check.
     const attempts = kind === 'train' ? 1 : config.attempts;
-    const pieces = data.map((_, i) => this.track(`${call}-${i}`, this.label(kind, data, i), attempts, (message) => report(message)));
-    const report = (message?: string): void => context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
+    const pieces = data.map((_, i) =>
+      this.track(`${call}-${i}`, this.label(kind, data, i), attempts, (message) => report(message)),
+    );
+    const report = (message?: string): void =>
+      context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
     // Listening before any await: an abort during one must still reach the pieces.
     const unsettled = (): string[] => pieces.filter((piece) => !piece.settled).map((piece) => piece.id);
     const onAbort = (): void => void this.cancel(unsettled(), String((context.signal.reason as Error)?.message ?? 'cancelled'));
@@ -195,7 +213,13 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
         data.map((piece, i) => ({
           name: kind,
           data: piece,
-          opts: { jobId: pieces[i].id, attempts, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: true, removeOnFail: true },
+          opts: {
+            jobId: pieces[i].id,
+            attempts,
+            backoff: { type: 'exponential', delay: 1000 },
+            removeOnComplete: true,
+            removeOnFail: true,
+          },
         })),
       ).catch(async (error: unknown) => {
         // A command that timed out may still have run: the pieces must not run unwanted.
@@ -284,7 +308,9 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
   private failed(jobId: string, reason: string): void {
     const piece = this.pieces.get(jobId);
     if (!piece) return;
-    const message = reason.includes(STALLED) ? PIECE_ABANDONED(piece.label, this.config!.attempts + 1) : PIECE_FAILED(piece.label, piece.attempts, reason);
+    const message = reason.includes(STALLED)
+      ? PIECE_ABANDONED(piece.label, this.config!.attempts + 1)
+      : PIECE_FAILED(piece.label, piece.attempts, reason);
     piece.reject(new InternalServerErrorException(message));
   }
 
@@ -359,7 +385,8 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     if (waited < Math.max(10_000, 2 * this.config!.lockDurationMs)) return;
     const { queue, where } = this.config!;
     const pending = [...this.pieces.values()].filter((piece) => !piece.settled);
-    for (const piece of pending) piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))));
+    for (const piece of pending)
+      piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))));
     await this.cancel(
       pending.map((piece) => piece.id),
       'no worker was left to run it',
@@ -423,7 +450,8 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
 
   private assertReachable(): void {
     const state = this.redis?.status ?? 'not started';
-    if (state !== 'ready') throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(state, this.lastRedisError)));
+    if (state !== 'ready')
+      throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(state, this.lastRedisError)));
   }
 
   /** A Redis failure as the 503 that names it; the protocol's own errors (the 409s) as they are. */
@@ -431,7 +459,9 @@ export class WorkDispatcher implements OnModuleInit, OnApplicationShutdown {
     if (error instanceof HttpException) return error;
     const reason = error instanceof Error ? error.message : String(error);
     if (this.redis?.status !== 'ready') {
-      return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config!.where, describe(this.redis?.status ?? 'closed', reason)));
+      return new ServiceUnavailableException(
+        REDIS_UNREACHABLE(this.config!.where, describe(this.redis?.status ?? 'closed', reason)),
+      );
     }
     return new ServiceUnavailableException(REDIS_FAILED(this.config!.where, reason));
   }

@@ -1,5 +1,6 @@
 import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request } from 'express';
+
 import { UNAUTHORIZED } from '../alectio.messages.js';
 import { TokenVerifier } from './token.verifier.js';
 

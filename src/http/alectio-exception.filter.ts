@@ -1,5 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
+
 import { CallLogger } from './call.logger.js';
 import { sendJson, toProtocolError } from './protocol-response.js';
 

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
 import type { ProtocolError } from './protocol-response.js';
 

@@ -1,6 +1,7 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
 import type { ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
+
+import { HttpException, HttpStatus } from '@nestjs/common';
 
 /** An error answer of PROTOCOL.md: `{status, error, message}`, with `status` equal to the HTTP status. */
 export interface ProtocolError {

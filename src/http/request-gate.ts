@@ -2,9 +2,9 @@ import { HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import bodyParser from 'body-parser';
 import type { NextFunction, Request, Response } from 'express';
+
 import { ALECTIO_LOGGER_CONTEXT, DEFAULT_BODY_LIMIT, HANDLER_KINDS, HandlerKind } from '../alectio.constants.js';
 import { AlectioConfigurationError } from '../alectio.errors.js';
-import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import {
   EMPTY_BODY,
   NO_TOKEN,
@@ -16,6 +16,7 @@ import {
   UNAUTHORIZED,
   UNKNOWN_JOB,
 } from '../alectio.messages.js';
+import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 import { CallLogger } from './call.logger.js';
 import { holdsTooManyContainers, MAX_CONTAINERS } from './json-shape.guard.js';

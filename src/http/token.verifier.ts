@@ -1,5 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
 import { createHash, timingSafeEqual } from 'node:crypto';
+
+import { Inject, Injectable } from '@nestjs/common';
+
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
 

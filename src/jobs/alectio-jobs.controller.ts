@@ -1,7 +1,19 @@
-import { BadRequestException, Controller, Delete, Get, Req, Res, Type, UseFilters, UseGuards, VERSION_NEUTRAL } from '@nestjs/common';
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  Get,
+  Req,
+  Res,
+  Type,
+  UseFilters,
+  UseGuards,
+  VERSION_NEUTRAL,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AlectioExceptionFilter } from '../http/alectio-exception.filter.js';
+
 import { AlectioAuthGuard } from '../http/alectio-auth.guard.js';
+import { AlectioExceptionFilter } from '../http/alectio-exception.filter.js';
 import { sendJson } from '../http/protocol-response.js';
 import { AlectioJobs } from './alectio-jobs.service.js';
 import { jobJson } from './job.model.js';

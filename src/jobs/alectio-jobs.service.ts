@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import {
   BeforeApplicationShutdown,
   ConflictException,
@@ -9,21 +11,21 @@ import {
   OnModuleInit,
   ServiceUnavailableException,
 } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
+
 import { ALECTIO_LOGGER_CONTEXT, DEFAULT_SHUTDOWN_GRACE_MS, HandlerKind } from '../alectio.constants.js';
-import { delay } from '../timing.js';
 import { AlectioExecutor } from '../alectio.executor.js';
 import { JOB_FINISHED, UNKNOWN_JOB } from '../alectio.messages.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import { toProtocolError } from '../http/protocol-response.js';
-import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-import type { PayloadOf } from '../validation/payload.validator.js';
 import { WorkDispatcher } from '../distributed/work.dispatcher.js';
+import { toProtocolError } from '../http/protocol-response.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
+import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
+import { delay } from '../timing.js';
+import type { PayloadOf } from '../validation/payload.validator.js';
 import { CallbackNotifier } from './callback.notifier.js';
+import { FINISHED_STATES, jobJson, JobRecord, JobUpdate } from './job.model.js';
 import { JOB_RUNNER, type JobRunner } from './job-runner.interface.js';
 import { JOB_STORE, type JobStore } from './job-store.interface.js';
-import { FINISHED_STATES, JobRecord, jobJson, JobUpdate } from './job.model.js';
 
 const INTERRUPTED_BY_RESTART = 'interrupted by restart';
 /** Jobs queued or running at once; beyond, 503: each holds its payload and, soon, its result. */
@@ -64,7 +66,8 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 
   /** Throws 503 once shutdown has begun. */
   assertAccepting(): void {
-    if (this.draining) throw new ServiceUnavailableException('the server is shutting down and accepts no new work; retry on its successor');
+    if (this.draining)
+      throw new ServiceUnavailableException('the server is shutting down and accepts no new work; retry on its successor');
   }
 
   /**
@@ -91,7 +94,9 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 
   /** In this process, or, in distributed mode, on the pool's workers. */
   private execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
-    return this.dispatcher.active ? this.dispatcher.execute(kind, payload, context) : this.executor.execute(kind, payload, context);
+    return this.dispatcher.active
+      ? this.dispatcher.execute(kind, payload, context)
+      : this.executor.execute(kind, payload, context);
   }
 
   /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */
@@ -121,7 +126,8 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     const progress = throttled(PROGRESS_INTERVAL_MS, (update: JobUpdate) => void this.record(job.id, update));
     const run = this.runner.run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.execute(kind, payload, context), {
       started: () => void this.record(job.id, { state: 'running', started_at: now() }),
-      progress: (fraction, message) => progress.push(message === undefined ? { progress: fraction } : { progress: fraction, message }),
+      progress: (fraction, message) =>
+        progress.push(message === undefined ? { progress: fraction } : { progress: fraction, message }),
     });
     const finished = run
       .then(
@@ -133,7 +139,10 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
             return { state: 'succeeded', progress: 1, result: parts.join('') };
           } catch {
             // Longer than a V8 string: a synchronous call streams such an answer; a record cannot hold it.
-            return { state: 'failed', error: `${kind}'s result is too large to record as a job result; ask for it synchronously` };
+            return {
+              state: 'failed',
+              error: `${kind}'s result is too large to record as a job result; ask for it synchronously`,
+            };
           }
         },
         (error): JobUpdate => {
@@ -202,7 +211,14 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
     const ended = { ...end, finished_at: now() };
     if (!(await this.record(id, ended))) {
       // Without its result, the end may still fit; if not even that, it is kept here.
-      const fallback: JobUpdate = end.result ? { state: 'failed', error: 'the result could not be recorded (see the server log)', result: null, finished_at: ended.finished_at } : ended;
+      const fallback: JobUpdate = end.result
+        ? {
+            state: 'failed',
+            error: 'the result could not be recorded (see the server log)',
+            result: null,
+            finished_at: ended.finished_at,
+          }
+        : ended;
       if (!(await this.record(id, fallback))) this.unrecorded.set(id, { ...started, ...fallback } as JobRecord);
     }
     const job = this.unrecorded.get(id) ?? (await this.store.get(id).catch(() => undefined));
@@ -224,7 +240,6 @@ export class AlectioJobs implements OnModuleInit, BeforeApplicationShutdown, OnA
 }
 
 const now = (): string => new Date().toISOString();
-
 
 /** Writes at most every `interval` ms, merging what came in between; flush() writes what is pending. */
 function throttled(interval: number, write: (update: JobUpdate) => void) {

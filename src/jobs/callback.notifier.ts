@@ -1,5 +1,7 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { createHmac } from 'node:crypto';
+
+import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
+
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
@@ -36,7 +38,11 @@ export class CallbackNotifier implements OnApplicationShutdown {
       try {
         const response = await fetch(callback.url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: signBody(body, callback.secret), 'x-alectio-job-id': jobId },
+          headers: {
+            'content-type': 'application/json',
+            [SIGNATURE_HEADER]: signBody(body, callback.secret),
+            'x-alectio-job-id': jobId,
+          },
           body,
           signal: AbortSignal.timeout(callback.timeoutMs ?? 10_000),
         });

@@ -1,4 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
+
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import type { JobRunner, RunObserver } from './job-runner.interface.js';
 

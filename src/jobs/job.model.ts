@@ -29,6 +29,9 @@ export type JobUpdate = Partial<Omit<JobRecord, 'id' | 'kind' | 'created_at'>>;
 export function jobJson(job: JobRecord, withResult = true): string {
   const { result, error, ...fields } = job;
   const head = JSON.stringify(fields).slice(0, -1);
-  const tail = [withResult && result !== null ? `,"result":${result}` : '', error !== null ? `,"error":${JSON.stringify(error)}` : ''];
+  const tail = [
+    withResult && result !== null ? `,"result":${result}` : '',
+    error !== null ? `,"error":${JSON.stringify(error)}` : '',
+  ];
   return `${head}${tail.join('')}}`;
 }

@@ -47,7 +47,10 @@ export class MemoryJobStore implements JobStore {
 
   async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
     const newestFirst = [...this.jobs.values()].reverse();
-    return { jobs: newestFirst.slice(offset, offset + limit).map((job) => ({ ...job, result: null })), total: newestFirst.length };
+    return {
+      jobs: newestFirst.slice(offset, offset + limit).map((job) => ({ ...job, result: null })),
+      total: newestFirst.length,
+    };
   }
 
   async failUnfinished(message: string, at: string): Promise<number> {

@@ -1,6 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+
 import type BetterSqlite3 from 'better-sqlite3';
+
 import { AlectioConfigurationError } from '../alectio.errors.js';
 import type { JobRecord, JobUpdate } from './job.model.js';
 import type { JobStore } from './job-store.interface.js';
@@ -46,7 +48,11 @@ export class SqliteJobStore implements JobStore {
 
   async create(job: JobRecord): Promise<void> {
     // Retention: the latest 10,000 jobs; older finished ones go, so the file does not grow forever.
-    this.db.prepare(`DELETE FROM alectio_jobs WHERE seq <= (SELECT MAX(seq) FROM alectio_jobs) - ${MAX_JOBS} AND finished_at IS NOT NULL`).run();
+    this.db
+      .prepare(
+        `DELETE FROM alectio_jobs WHERE seq <= (SELECT MAX(seq) FROM alectio_jobs) - ${MAX_JOBS} AND finished_at IS NOT NULL`,
+      )
+      .run();
     this.db
       .prepare(
         `INSERT INTO alectio_jobs (id, kind, state, progress, message, created_at, started_at, finished_at, result, error)
@@ -58,7 +64,9 @@ export class SqliteJobStore implements JobStore {
   async update(id: string, update: JobUpdate): Promise<void> {
     const fields = COLUMNS.filter((column) => update[column] !== undefined);
     if (fields.length === 0) return;
-    this.db.prepare(`UPDATE alectio_jobs SET ${fields.map((f) => `${f} = @${f}`).join(', ')} WHERE id = @id`).run({ ...update, id });
+    this.db
+      .prepare(`UPDATE alectio_jobs SET ${fields.map((f) => `${f} = @${f}`).join(', ')} WHERE id = @id`)
+      .run({ ...update, id });
   }
 
   async get(id: string): Promise<JobRecord | undefined> {

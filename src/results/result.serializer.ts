@@ -1,5 +1,6 @@
-import { ResultContractError } from '../alectio.errors.js';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+
+import { ResultContractError } from '../alectio.errors.js';
 import { toJson } from './to-json.js';
 
 /** Decimal index, as a key of a JSON object: no sign, no leading zero, a safe integer. */
@@ -26,14 +27,9 @@ export function serializeTestResult(result: unknown): string {
       unlabelled.length && `${count(unlabelled.length, 'prediction')} without a label, first index ${unlabelled[0][0]}`,
       unpredicted.length && `${count(unpredicted.length, 'label')} without a prediction, first index ${unpredicted[0][0]}`,
     ].filter(Boolean);
-    throw new ResultContractError(
-      `test returned predictions and labels for different indices: ${problems.join('; ')}`,
-    );
+    throw new ResultContractError(`test returned predictions and labels for different indices: ${problems.join('; ')}`);
   }
-  return (
-    `{"predictions":${objectJson(predicted, 'test prediction')}` +
-    `,"labels":${objectJson(labelled, 'test label')}}`
-  );
+  return `{"predictions":${objectJson(predicted, 'test prediction')}` + `,"labels":${objectJson(labelled, 'test label')}}`;
 }
 
 /**

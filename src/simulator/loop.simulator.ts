@@ -1,4 +1,4 @@
-import { classificationMetrics, ClassificationMetrics } from './metrics.js';
+import { ClassificationMetrics, classificationMetrics } from './metrics.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
 import { logitsOf, selectNext, StrategyName } from './query-strategies.js';
 import { sample, seededRandom } from './seeded-random.js';
@@ -54,7 +54,12 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
   const random = seededRandom(settings.seed);
   const all = Array.from({ length: settings.poolSize }, (_, i) => i);
   const labeled = new Set(sample(all, settings.initial, random));
-  const run: RunRecord = { strategy: settings.strategy, seed: settings.seed, initial: [...labeled].sort((a, b) => a - b), loops: [] };
+  const run: RunRecord = {
+    strategy: settings.strategy,
+    seed: settings.seed,
+    initial: [...labeled].sort((a, b) => a - b),
+    loops: [],
+  };
   let previous: string | null = null;
 
   for (let loop = 0; loop < settings.loops; loop++) {

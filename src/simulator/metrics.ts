@@ -21,7 +21,11 @@ export interface ClassificationMetrics {
 
 // A ratio whose denominator is 0 is undefined; the report shows it as 0.
 const ratio = (num: number, den: number): number => (den === 0 ? 0 : num / den);
-const mean = (values: number[]): number => ratio(values.reduce((a, b) => a + b, 0), values.length);
+const mean = (values: number[]): number =>
+  ratio(
+    values.reduce((a, b) => a + b, 0),
+    values.length,
+  );
 
 /**
  * Metrics from the predictions and labels that /test returned (keyed by test index, on the same
@@ -52,7 +56,10 @@ export function classificationMetrics(
   });
   return {
     samples: n,
-    accuracy: ratio(tp.reduce((a, b) => a + b, 0), n),
+    accuracy: ratio(
+      tp.reduce((a, b) => a + b, 0),
+      n,
+    ),
     classes,
     precision,
     recall,

@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import type { RunRecord } from './loop.simulator.js';
 import type { StrategyName } from './query-strategies.js';
 
@@ -124,11 +125,17 @@ export function reportHtml(report: SimulationReport): string {
     return `<g class="run"><polyline points="${path}" fill="none" stroke="${color}" stroke-opacity="0.6" stroke-width="2"/>${dots}</g>`;
   });
   const legend = config.strategies
-    .map((s, i) => `<g transform="translate(${margin.left + 10 + i * 150},${margin.top})"><rect width="12" height="12" fill="${COLORS[s]}"/><text x="18" y="11">${s}</text></g>`)
+    .map(
+      (s, i) =>
+        `<g transform="translate(${margin.left + 10 + i * 150},${margin.top})"><rect width="12" height="12" fill="${COLORS[s]}"/><text x="18" y="11">${s}</text></g>`,
+    )
     .join('');
 
   const summaryRows = report.summary
-    .map((row) => `<tr><td>${row.labeled_count}</td>${config.strategies.map((s) => `<td>${row.accuracy[s] ? `${percent(row.accuracy[s]!.mean)} <small>(${row.accuracy[s]!.runs})</small>` : ''}</td>`).join('')}</tr>`)
+    .map(
+      (row) =>
+        `<tr><td>${row.labeled_count}</td>${config.strategies.map((s) => `<td>${row.accuracy[s] ? `${percent(row.accuracy[s]!.mean)} <small>(${row.accuracy[s]!.runs})</small>` : ''}</td>`).join('')}</tr>`,
+    )
     .join('');
   const runRows = runs
     .flatMap((run) =>

@@ -1,5 +1,6 @@
-import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
 import { runLoops, RunRecord } from './loop.simulator.js';
 import { ProgressDisplay } from './progress.display.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
@@ -77,15 +78,21 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
     for (const strategy of options.strategies) {
       for (const seed of options.seeds) {
         const name = `${strategy} seed ${seed}`;
-        const run = await runLoops(client, { poolSize, initial: options.initial, batch: options.batch, loops: options.loops, strategy, seed }, {
-          phase: (loop, phase) => progress.phase(name, loop, options.loops, phase),
-          loopDone: (partial) => {
-            if (!runs.includes(partial)) runs.push(partial);
-            writeReport(options.out, buildReport(config!, runs));
-            const last = partial.loops.at(-1)!;
-            progress.line(`${name} · loop ${last.loop} of 0-${options.loops - 1}: ${last.labeled_count} labeled, accuracy ${(last.metrics.accuracy * 100).toFixed(1)}%`);
+        const run = await runLoops(
+          client,
+          { poolSize, initial: options.initial, batch: options.batch, loops: options.loops, strategy, seed },
+          {
+            phase: (loop, phase) => progress.phase(name, loop, options.loops, phase),
+            loopDone: (partial) => {
+              if (!runs.includes(partial)) runs.push(partial);
+              writeReport(options.out, buildReport(config!, runs));
+              const last = partial.loops.at(-1)!;
+              progress.line(
+                `${name} · loop ${last.loop} of 0-${options.loops - 1}: ${last.labeled_count} labeled, accuracy ${(last.metrics.accuracy * 100).toFixed(1)}%`,
+              );
+            },
           },
-        });
+        );
         if (!runs.includes(run)) runs.push(run);
       }
     }
@@ -157,7 +164,10 @@ function parseOptions(argv: string[]) {
 }
 
 function list(text: string): string[] {
-  return text.split(',').map((part) => part.trim()).filter(Boolean);
+  return text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
 }
 
 function count(flag: string, text: string, min: number): number {

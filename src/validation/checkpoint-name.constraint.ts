@@ -1,9 +1,5 @@
-import {
-  registerDecorator,
-  ValidationArguments,
-  ValidatorConstraint,
-  ValidatorConstraintInterface,
-} from 'class-validator';
+import { registerDecorator, ValidationArguments, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
+
 import { contextOf, fail, noteOf, show, typeName } from './payload-context.js';
 
 @ValidatorConstraint({ name: 'isCheckpointName' })

@@ -1,16 +1,11 @@
-import {
-  registerDecorator,
-  ValidationArguments,
-  ValidatorConstraint,
-  ValidatorConstraintInterface,
-} from 'class-validator';
+import { registerDecorator, ValidationArguments, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
+
 import { contextOf, fail, noteOf, show, typeName } from './payload-context.js';
 
 // Each rule walks the list once. class-validator's `each: true` rules (and Nest's
 // ValidationPipe around them) cost ~300 ms on 1,000,000 indices; `@ArrayUnique()` is quadratic.
 
-const isIndex = (v: unknown): v is number =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 @ValidatorConstraint({ name: 'isIndexList' })
 class IsIndexListConstraint implements ValidatorConstraintInterface {
@@ -26,11 +21,7 @@ class IsIndexListConstraint implements ValidatorConstraintInterface {
     }
     for (let i = 0; i < value.length; i++) {
       if (!isIndex(value[i])) {
-        return fail(
-          args,
-          'isIndexList',
-          `${field}[${i}] must be an index (an integer from 0 to 2^53-1), got ${show(value[i])}`,
-        );
+        return fail(args, 'isIndexList', `${field}[${i}] must be an index (an integer from 0 to 2^53-1), got ${show(value[i])}`);
       }
     }
     return true;
@@ -120,8 +111,7 @@ function constraint(target: Function, constraints: unknown[] = []): PropertyDeco
 }
 
 /** The property is a list of indices (non-negative safe integers), at least `min` long. */
-export const IsIndexList = (options: { min: number }): PropertyDecorator =>
-  constraint(IsIndexListConstraint, [options.min]);
+export const IsIndexList = (options: { min: number }): PropertyDecorator => constraint(IsIndexListConstraint, [options.min]);
 
 /** No index appears twice in the list. One pass, with a bitmap. */
 export const HasNoDuplicateIndices = (): PropertyDecorator => constraint(HasNoDuplicateIndicesConstraint);

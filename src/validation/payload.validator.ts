@@ -1,5 +1,6 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { getMetadataStorage, validateSync } from 'class-validator';
+
 import { DEFAULT_CHECKPOINT_NAME, HandlerKind } from '../alectio.constants.js';
 import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
 import { InferPayload } from '../dto/infer.dto.js';

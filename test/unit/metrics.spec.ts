@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+
 import { classificationMetrics } from '../../src/simulator/metrics.js';
 
 describe('classificationMetrics', () => {

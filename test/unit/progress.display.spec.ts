@@ -1,5 +1,7 @@
-import { describe, expect, it } from '@jest/globals';
 import { PassThrough } from 'node:stream';
+
+import { describe, expect, it } from '@jest/globals';
+
 import { ProgressDisplay } from '../../src/simulator/progress.display.js';
 
 function capture(isTTY: boolean) {

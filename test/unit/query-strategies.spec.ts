@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+
 import { selectNext, softmax, uncertainty } from '../../src/simulator/query-strategies.js';
 import { sample, seededRandom } from '../../src/simulator/seeded-random.js';
 
@@ -40,7 +41,10 @@ describe('query strategies', () => {
     expect(selectNext('least-confidence', outputs, 2, seededRandom(1))).toEqual([4, 7]);
     expect(selectNext('margin', outputs, 1, seededRandom(1))).toEqual([2]);
     // A detection output: its pre_softmax scores.
-    const boxes = new Map<number, unknown>([[1, { pre_softmax: [[0, 0]] }], [2, { pre_softmax: [[5, 0]] }]]);
+    const boxes = new Map<number, unknown>([
+      [1, { pre_softmax: [[0, 0]] }],
+      [2, { pre_softmax: [[5, 0]] }],
+    ]);
     expect(selectNext('entropy', boxes, 1, seededRandom(1))).toEqual([1]);
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+
 import { ResultContractError } from '../../src/alectio.errors.js';
 import { serializeInferResult, serializeTestResult } from '../../src/results/result.serializer.js';
 import { toJson } from '../../src/results/to-json.js';
@@ -42,7 +43,19 @@ describe('toJson', () => {
 describe('serializeTestResult', () => {
   it.each([
     ['plain objects', { predictions: { 0: 1, 2: 0 }, labels: { 2: 1, 0: 1 } }],
-    ['Maps', { predictions: new Map([[0, 1], [2, 0]]), labels: new Map([['2', 1], ['0', 1]]) }],
+    [
+      'Maps',
+      {
+        predictions: new Map([
+          [0, 1],
+          [2, 0],
+        ]),
+        labels: new Map([
+          ['2', 1],
+          ['0', 1],
+        ]),
+      },
+    ],
     ['arrays with a hole', { predictions: [1, undefined, 0], labels: [1, undefined, 1] }],
   ])('keys %s by decimal index', (_kind, result) => {
     const body = parsed(serializeTestResult(result));
@@ -87,14 +100,30 @@ describe('serializeInferResult', () => {
   it('names the first missing output even in a later part', async () => {
     const many = Array.from({ length: 4500 }, (_, i) => i);
     const outputs = many.map((i) => (i === 4321 ? undefined : [i]));
-    await expect(serializeInferResult({ outputs }, many)).rejects.toThrow('no output for 1 of 4500 requested indices, first 4321');
+    await expect(serializeInferResult({ outputs }, many)).rejects.toThrow(
+      'no output for 1 of 4500 requested indices, first 4321',
+    );
   });
 
   it.each([
     ['an array by position in unlabeled', [[4], [0.7], [1.3]]],
     ['a plain object', { 7: [0.7], 13: [1.3], 40: [4] }],
-    ['a Map with number keys', new Map([[13, [1.3]], [40, [4]], [7, [0.7]]])],
-    ['a Map of typed arrays', new Map([[13, Float64Array.of(1.3)], [40, Float64Array.of(4)], [7, Float64Array.of(0.7)]])],
+    [
+      'a Map with number keys',
+      new Map([
+        [13, [1.3]],
+        [40, [4]],
+        [7, [0.7]],
+      ]),
+    ],
+    [
+      'a Map of typed arrays',
+      new Map([
+        [13, Float64Array.of(1.3)],
+        [40, Float64Array.of(4)],
+        [7, Float64Array.of(0.7)],
+      ]),
+    ],
   ])('keys %s by the requested indices, in their order', async (_kind, outputs) => {
     expect((await serializeInferResult({ outputs }, unlabeled)).join('')).toBe('{"outputs":{"40":[4],"7":[0.7],"13":[1.3]}}');
   });
@@ -104,7 +133,17 @@ describe('serializeInferResult', () => {
     [{ outputs: { 40: [1] } }, 'infer returned no output for 2 of 3 requested indices, first 7'],
     [{ outputs: [[1], [2], [3], [4]] }, 'infer returned outputs for indices that were not requested, first position 3'],
     [{ outputs: { 40: [1], 7: [1], 13: [1], 99: [1] } }, 'infer returned outputs for indices that were not requested, first 99'],
-    [{ outputs: new Map([[40, [1]], [7, [1]], [13, [1]], [5, [1]]]) }, 'not requested, first 5'],
+    [
+      {
+        outputs: new Map([
+          [40, [1]],
+          [7, [1]],
+          [13, [1]],
+          [5, [1]],
+        ]),
+      },
+      'not requested, first 5',
+    ],
     [{ outputs: { 40: [1], 7: [NaN], 13: [1] } }, 'infer output for index 7[0] is NaN, not a finite number'],
     [{ outputs: 'x' }, 'infer returned outputs as a string, not an object, Map or array'],
     [[], 'infer must return {outputs}: outputs is missing'],

@@ -1,5 +1,6 @@
 import { Controller, Get, Module } from '@nestjs/common';
 import { AlectioModule } from 'nestjs-alectio';
+
 import { CustomerModel } from './customer.model.js';
 
 /** One route of the customer's own, next to the library's. */

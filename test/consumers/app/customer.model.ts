@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
 import type { InferResult, TestResult } from 'nestjs-alectio';
+import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
 
 /** A customer's model, written against the published types only. */
 @Injectable()
@@ -15,7 +15,14 @@ export class CustomerModel {
   @Test()
   test(payload: TestPayload): TestResult<number> {
     // An array (position = index) for predictions, a Map for labels: both are "keyed by index".
-    return { predictions: [1, 0, payload.ckpt_file.length], labels: new Map([[0, 1], [1, 1], [2, 2]]) };
+    return {
+      predictions: [1, 0, payload.ckpt_file.length],
+      labels: new Map([
+        [0, 1],
+        [1, 1],
+        [2, 2],
+      ]),
+    };
   }
 
   @Infer()

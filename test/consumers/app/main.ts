@@ -1,5 +1,7 @@
 import 'reflect-metadata';
+
 import { NestFactory } from '@nestjs/core';
+
 import { AppModule } from './app.module.js';
 
 // No top-level await: the same source is compiled to CommonJS as well.
