@@ -50,7 +50,7 @@ try {
     'reports/sample',
     ...process.argv.slice(2),
   ];
-  const simulator = spawn(process.execPath, ['dist/src/cli.js', ...args], { stdio: 'inherit' });
+  const simulator = spawn(process.execPath, ['dist/src/simulator/cli.js', ...args], { stdio: 'inherit' });
   process.exitCode = await new Promise((resolve) => simulator.on('exit', (code) => resolve(code ?? 1)));
 } finally {
   server.kill();

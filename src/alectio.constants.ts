@@ -14,8 +14,5 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
  */
 export const DEFAULT_CHECKPOINT_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/;
 
-/** On shutdown, how long running methods get to return after their signal is aborted. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
-
 /** The logger context of every line the module writes. */
 export const ALECTIO_LOGGER_CONTEXT = 'Alectio';

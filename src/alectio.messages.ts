@@ -1,5 +1,5 @@
 import { HandlerKind } from './alectio.constants.js';
-import { show } from './validation/payload-context.js';
+import { show } from './protocol/value-display.js';
 
 const decorator = (kind: HandlerKind): string => ({ train: '@Train()', test: '@Test()', infer: '@Infer()' })[kind];
 

@@ -1,21 +1,21 @@
 import { DynamicModule, Module } from '@nestjs/common';
 
-import { createAlectioController } from './alectio.controller.js';
-import { AlectioExecutor } from './alectio.executor.js';
 import { ASYNC_OPTIONS_TYPE, ConfigurableModuleClass, OPTIONS_TYPE } from './alectio.module-definition.js';
-import { jobRunnerProvider, jobStoreProvider, routePathProvider } from './alectio.providers.js';
-import { AlectioCoreModule } from './alectio-core.module.js';
-import { PoolWorker } from './distributed/pool.worker.js';
-import { WorkDispatcher } from './distributed/work.dispatcher.js';
+import { CallService } from './calls/call.service.js';
+import { AlectioCoreModule } from './discovery/alectio-core.module.js';
+import { LocalExecutor } from './execution/local.executor.js';
+import { RunSupervisor } from './execution/run.supervisor.js';
+import { createAlectioController } from './http/alectio.controller.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
-import { RequestGate } from './http/request-gate.js';
+import { createJobsController } from './http/jobs.controller.js';
+import { routePathProvider } from './http/route-path.js';
 import { TokenVerifier } from './http/token.verifier.js';
-import { createJobsController } from './jobs/alectio-jobs.controller.js';
-import { AlectioJobs } from './jobs/alectio-jobs.service.js';
 import { CallbackNotifier } from './jobs/callback.notifier.js';
-import { PayloadValidator } from './validation/payload.validator.js';
+import { JobService } from './jobs/job.service.js';
+import { PayloadValidator } from './protocol/payload/payload.validator.js';
+import { roleProviders } from './roles/role.providers.js';
 
 /**
  * Serves the app's `@Train()`, `@Test()` and `@Infer()` methods to the active-learning
@@ -31,14 +31,12 @@ import { PayloadValidator } from './validation/payload.validator.js';
     TokenVerifier,
     AlectioAuthGuard,
     AlectioExceptionFilter,
-    RequestGate,
-    AlectioExecutor,
-    AlectioJobs,
+    LocalExecutor,
+    RunSupervisor,
+    CallService,
+    JobService,
     CallbackNotifier,
-    jobStoreProvider,
-    jobRunnerProvider,
-    WorkDispatcher,
-    PoolWorker,
+    ...roleProviders,
   ],
 })
 export class AlectioModule extends ConfigurableModuleClass {

@@ -443,6 +443,20 @@ describe('the published package', () => {
         expect(existsSync(join(out, 'report.html'))).toBe(true);
       }));
 
+    it('exports nestjs-alectio/simulator, whose query strategies work from the install', () =>
+      app.check(async () => {
+        // The app's own module format: an ES import, or require() of the ESM build (as the main entry is loaded).
+        const load =
+          variant.name === 'esm'
+            ? "import { selectNext, seededRandom } from 'nestjs-alectio/simulator';"
+            : "const { selectNext, seededRandom } = require('nestjs-alectio/simulator');";
+        const pick = 'selectNext("entropy", new Map([[2, [9, 0]], [5, [0, 0]], [7, [1, 0]]]), 2, seededRandom(1))';
+        const flags = variant.name === 'esm' ? ['--input-type=module'] : [];
+        const script = `${load} console.log(JSON.stringify(${pick}));`;
+        const { stdout } = await run(process.execPath, [...flags, '-e', script], app.dir);
+        expect(JSON.parse(stdout)).toEqual([5, 7]);
+      }));
+
     it('validates the body (class-validator works through the install)', () =>
       app.check(async () => {
         const res = await app.request('POST', '/train', { labeled: [], ckpt_file: '../x' });

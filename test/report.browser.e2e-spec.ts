@@ -8,7 +8,8 @@ import { Browser, chromium } from 'playwright-core';
 
 import type { LoopRecord, RunRecord } from '../src/simulator/loop.simulator.js';
 import type { ClassificationMetrics } from '../src/simulator/metrics.js';
-import { buildReport, SimulationConfig, writeReport } from '../src/simulator/report.writer.js';
+import { buildReport, SimulationConfig } from '../src/simulator/report.model.js';
+import { writeReport } from '../src/simulator/report.writer.js';
 
 // Debian's chromium: .ci/run installs it (apt-get install chromium).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

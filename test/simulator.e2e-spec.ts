@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
-import type { SimulationReport } from '../src/simulator/report.writer.js';
+import type { SimulationReport } from '../src/simulator/report.model.js';
 import { simulateCommand } from '../src/simulator/simulate.command.js';
 import { RunningSample, startSample } from './fixtures/sample.app.js';
 

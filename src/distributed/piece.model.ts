@@ -9,7 +9,8 @@ export interface PieceData {
   trainingClaim?: string;
 }
 
-/** What a worker answers through BullMQ; the JSON itself waits in Redis under the piece's result key. */
-export interface PieceResult {
-  bytes: number;
+/** What a piece reports while it runs (BullMQ's job progress). */
+export interface PieceProgress {
+  fraction: number;
+  message?: string;
 }

@@ -3,8 +3,9 @@ import type { Redis as RedisClient } from 'ioredis';
 
 import { AlectioConfigurationError } from '../alectio.errors.js';
 import type { AlectioDistributedOptions } from '../interfaces/alectio-options.interface.js';
+import type { ResolvedDistributedOptions } from '../options/resolve-options.js';
 
-/** Distributed mode's options with their defaults filled in, and the names it uses in Redis. */
+/** Distributed mode's resolved options, with where its Redis is and the names it uses there. */
 export interface PoolConfig {
   role: 'api' | 'worker';
   queue: string;
@@ -26,16 +27,16 @@ export interface PoolKeys {
   cancelChannel: string;
 }
 
-export function poolConfig(options: AlectioDistributedOptions): PoolConfig {
-  const queue = options.queue ?? 'alectio';
+export function poolConfig(options: ResolvedDistributedOptions): PoolConfig {
+  const { queue } = options;
   const base = `alectio:${queue}`;
   return {
-    role: options.role ?? 'api',
+    role: options.role,
     queue,
-    inferChunkSize: options.inferChunkSize ?? 10_000,
-    attempts: options.attempts ?? 3,
-    lockDurationMs: options.lockDurationMs ?? 30_000,
-    concurrency: options.concurrency ?? 1,
+    inferChunkSize: options.inferChunkSize,
+    attempts: options.attempts,
+    lockDurationMs: options.lockDurationMs,
+    concurrency: options.concurrency,
     where: whereOf(options.redis),
     redis: options.redis,
     keys: {

@@ -2,21 +2,19 @@ import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBoo
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-import { ALECTIO_LOGGER_CONTEXT, DEFAULT_SHUTDOWN_GRACE_MS, HANDLER_KINDS } from '../alectio.constants.js';
-import { AlectioExecutor } from '../alectio.executor.js';
-import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import { toProtocolError } from '../http/protocol-response.js';
-import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
-import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-import { within } from '../timing.js';
-import { type PayloadOf, PayloadValidator } from '../validation/payload.validator.js';
-import type { PieceData, PieceResult } from './piece.model.js';
+import { ALECTIO_LOGGER_CONTEXT, HANDLER_KINDS } from '../alectio.constants.js';
+import { LocalExecutor } from '../execution/local.executor.js';
+import { createRunContext } from '../execution/run-context.js';
+import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
+import { type PayloadOf, PayloadValidator } from '../protocol/payload/payload.validator.js';
+import { toProtocolError } from '../protocol/protocol-error.js';
+import { within } from '../util/timing.js';
+import type { PieceData, PieceProgress } from './piece.model.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, PoolConfig, poolConfig, PoolLibraries, redisOptions } from './pool.config.js';
 import { TrainingLock } from './training.lock.js';
 
 /** A piece's answer waits this long in Redis for its API process to collect it. */
 const RESULT_TTL_MS = 3600_000;
-const PROGRESS_INTERVAL_MS = 200;
 const CANCELLED = 'cancelled';
 const CLAIM_GONE =
   "the pool's training claim was lost (Redis restarted without its data, or the claim expired): " +
@@ -33,28 +31,27 @@ const ms = (since: number): string => `${Math.round(performance.now() - since)} 
 @Injectable()
 export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
-  private readonly config?: PoolConfig;
-  private worker?: Worker<PieceData, PieceResult>;
+  private readonly config: PoolConfig;
+  private worker?: Worker<PieceData, void>;
   private redis?: Redis;
   private subscriber?: Redis;
   private lock?: TrainingLock;
   private closing = false;
   /** The pieces this worker is running; shutdown waits for them up to the grace period. */
-  private readonly running = new Set<Promise<PieceResult>>();
+  private readonly running = new Set<Promise<void>>();
   private libraries?: PoolLibraries;
 
   constructor(
-    @Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions,
-    private readonly executor: AlectioExecutor,
+    @Inject(ALECTIO_CONFIG) private readonly options: ResolvedOptions,
+    private readonly executor: LocalExecutor,
     private readonly validator: PayloadValidator,
   ) {
-    if (options.distributed) this.config = poolConfig(options.distributed);
+    this.config = poolConfig(options.distributed!);
   }
 
   // After onModuleInit, when the methods have been discovered.
   async onApplicationBootstrap(): Promise<void> {
     const config = this.config;
-    if (!config || config.role !== 'worker') return;
     const libraries = (this.libraries = await loadPoolLibraries());
     const { bullmq, connect } = libraries;
     this.redis = connect(config, 'worker', false);
@@ -65,13 +62,13 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, jobId: string) => void this.worker?.cancelJob(jobId, CANCELLED));
     void this.subscriber.subscribe(config.keys.cancelChannel).catch(() => undefined);
-    const processor = (job: Job<PieceData, PieceResult>, token?: string, signal?: AbortSignal): Promise<PieceResult> => {
+    const processor = (job: Job<PieceData, void>, token?: string, signal?: AbortSignal): Promise<void> => {
       const run = this.process(job, token, signal!);
       this.running.add(run);
       void run.catch(() => undefined).finally(() => this.running.delete(run));
       return run;
     };
-    this.worker = new bullmq.Worker<PieceData, PieceResult>(config.queue, processor, {
+    this.worker = new bullmq.Worker<PieceData, void>(config.queue, processor, {
       connection: redisOptions(config, 'worker-jobs'),
       concurrency: config.concurrency,
       lockDuration: config.lockDurationMs,
@@ -109,7 +106,7 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.closing = true;
     // Not worker.close() first: a forced close() after it would wait on the same promise.
     await within(1000, worker.pause(true));
-    const grace = this.options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+    const grace = this.options.shutdownGraceMs;
     const inTime = await within(grace, Promise.allSettled([...this.running]));
     if (!inTime) worker.cancelAllJobs('the worker is shutting down');
     // BullMQ's close waits for a Redis that may be gone: bounded, then the sockets are dropped.
@@ -118,9 +115,9 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     this.redis?.disconnect();
   }
 
-  private async process(job: Job<PieceData, PieceResult>, token: string | undefined, signal: AbortSignal): Promise<PieceResult> {
+  private async process(job: Job<PieceData, void>, token: string | undefined, signal: AbortSignal): Promise<void> {
     const { UnrecoverableError, DelayedError } = this.libraries!.bullmq;
-    const { keys } = this.config!;
+    const { keys } = this.config;
     if (this.closing) {
       // Taken by a fetch already under way when shutdown began: back to the queue, for another
       // worker, without counting as an attempt.
@@ -150,22 +147,30 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     const stop = AbortSignal.any([signal, claimLost.signal]);
     const started = performance.now();
     const what = `${job.name} ${job.id} (attempt ${job.attemptsMade + 1})`;
+    const run = createRunContext({
+      name: `Alectio:${kind}:${job.id}`,
+      signal: stop,
+      onProgress: ({ progress, message }) => {
+        const update: PieceProgress = message === undefined ? { fraction: progress } : { fraction: progress, message };
+        job.updateProgress(update as object).catch(() => undefined);
+      },
+    });
     let parts: string[];
     try {
-      parts = await this.executor.execute(kind, payload, this.contextFor(job, stop));
+      parts = await this.executor.execute(kind, payload, run.context);
     } catch (error) {
       if (stop.aborted) return this.stopped(claimLost.signal.aborted, what);
       const cause = (error as Error).cause as Error | undefined;
       this.logger.error(`${what} failed in ${ms(started)}: ${(error as Error).message}`, cause?.stack ?? (error as Error).stack);
       throw error;
     } finally {
+      run.flush();
       stopRenewing?.();
     }
     if (stop.aborted) return this.stopped(claimLost.signal.aborted, what);
     const json = parts.join('');
     await this.redis!.set(keys.result(job.id!), json, 'PX', RESULT_TTL_MS);
     this.logger.log(`${what} done in ${ms(started)}`);
-    return { bytes: json.length };
   }
 
   /** A piece whose signal was aborted: cancelled for good, or, at shutdown, left to another worker. */
@@ -181,27 +186,5 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     }
     this.logger.log(`${what} cancelled`);
     throw new UnrecoverableError(CANCELLED);
-  }
-
-  private contextFor(job: Job<PieceData, PieceResult>, signal: AbortSignal): AlectioContext {
-    let last = 0;
-    let logger: Logger | undefined;
-    return {
-      signal,
-      progress: (fraction, message) => {
-        if (typeof fraction !== 'number' || !Number.isFinite(fraction)) return;
-        const now = Date.now();
-        if (now - last < PROGRESS_INTERVAL_MS && fraction < 1) return;
-        last = now;
-        const update = {
-          fraction: Math.min(1, Math.max(0, fraction)),
-          ...(message === undefined ? {} : { message: String(message) }),
-        };
-        job.updateProgress(update).catch(() => undefined);
-      },
-      get logger() {
-        return (logger ??= new Logger(`Alectio:${job.data.kind}:${job.id}`));
-      },
-    };
   }
 }

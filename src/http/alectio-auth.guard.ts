@@ -14,7 +14,7 @@ export class AlectioAuthGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     const request = context.switchToHttp().getRequest<Request>();
-    if (!this.verifier.isAuthorized(request.headers.authorization)) throw new UnauthorizedException(UNAUTHORIZED);
+    if (!this.verifier.authorize(request)) throw new UnauthorizedException(UNAUTHORIZED);
     return true;
   }
 }

@@ -1,8 +1,10 @@
 import { ArgumentsHost, Catch, ExceptionFilter, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
+import { errorAnswer } from '../protocol/answer.js';
+import { toProtocolError } from '../protocol/protocol-error.js';
 import { CallLogger } from './call.logger.js';
-import { sendJson, toProtocolError } from './protocol-response.js';
+import { sendJson } from './send-json.js';
 
 /**
  * Answers whatever the routes did not answer themselves (a guard's 401, a surprise) in the
@@ -17,6 +19,6 @@ export class AlectioExceptionFilter implements ExceptionFilter {
     const request = host.switchToHttp().getRequest<Request>();
     const error = toProtocolError(exception);
     this.calls.failed(`${request.method} ${request.path}`, '', performance.now(), error, exception);
-    sendJson(host.switchToHttp().getResponse<Response>(), error.status, JSON.stringify(error));
+    sendJson(host.switchToHttp().getResponse<Response>(), error.status, errorAnswer(error));
   }
 }

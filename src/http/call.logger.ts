@@ -1,7 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
-import type { ProtocolError } from './protocol-response.js';
+import { errorText, type ProtocolError } from '../protocol/protocol-error.js';
 
 /** One line per call: endpoint, list sizes, duration, outcome; a failure's stack goes here, not to the client. */
 @Injectable()
@@ -17,8 +17,7 @@ export class CallLogger {
   }
 
   failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
-    const message = Array.isArray(error.message) ? error.message.join('; ') : error.message;
-    const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${message}`;
+    const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${errorText(error)}`;
     // 503 is the server draining, not a failure: no stack.
     if (error.status >= 500 && error.status !== 503) this.logger.error(line, stackOf(cause));
     else this.logger.warn(line);

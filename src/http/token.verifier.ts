@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 
 import { Inject, Injectable } from '@nestjs/common';
 
-import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
+import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -17,9 +17,19 @@ const MAX_HEADER = 4096;
 export class TokenVerifier {
   // Hashing first gives both sides the same length, as timingSafeEqual requires.
   private readonly expected?: Buffer;
+  /** Requests already admitted (by the gate): the route does not hash their token again. */
+  private readonly admitted = new WeakSet<IncomingMessage>();
 
-  constructor(@Inject(MODULE_OPTIONS_TOKEN) options: AlectioModuleOptions) {
-    if (options.token) this.expected = digest(options.token);
+  constructor(@Inject(ALECTIO_CONFIG) config: ResolvedOptions) {
+    if (config.token) this.expected = digest(config.token);
+  }
+
+  /** Whether the request carries the token (or none is configured); checked once per request. */
+  authorize(req: IncomingMessage): boolean {
+    if (!this.expected || this.admitted.has(req)) return true;
+    if (!this.isAuthorized(req.headers.authorization)) return false;
+    this.admitted.add(req);
+    return true;
   }
 
   isAuthorized(header: string | string[] | undefined): boolean {

@@ -1,18 +1,11 @@
-import { createHmac } from 'node:crypto';
-
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
-import { MODULE_OPTIONS_TOKEN } from '../alectio.module-definition.js';
-import type { AlectioModuleOptions } from '../interfaces/alectio-options.interface.js';
-
-/** Header carrying `sha256=<hex HMAC-SHA256 of the raw body under the callback secret>`. */
-export const SIGNATURE_HEADER = 'x-alectio-signature';
-
-/** The signature a receiver recomputes to tell the callback came from this server. */
-export function signBody(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
+import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
+import { callbackBody } from '../protocol/answer.js';
+import { within } from '../util/timing.js';
+import { SIGNATURE_HEADER, signBody } from './callback.signature.js';
+import type { StoredJob } from './job.model.js';
 
 /**
  * POSTs each finished job to the configured callback URL, signed, retrying with exponential
@@ -24,15 +17,15 @@ export class CallbackNotifier implements OnApplicationShutdown {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly attempts = new Set<Promise<void>>();
 
-  constructor(@Inject(MODULE_OPTIONS_TOKEN) private readonly options: AlectioModuleOptions) {}
+  constructor(@Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions) {}
 
-  /** Starts delivery of `jobJson` (the job, as GET /jobs/:id shows it) and returns at once. */
-  notify(jobId: string, jobJson: string): void {
-    const callback = this.options.callback;
+  /** Starts delivery of the finished job (as GET /jobs/:id shows it) and returns at once. */
+  notify(job: StoredJob): void {
+    const callback = this.config.callback;
     if (!callback) return;
-    const body = `{"job":${jobJson}}`;
-    const attempts = callback.attempts ?? 5;
-    const backoff = callback.backoffMs ?? 1000;
+    const jobId = job.id;
+    const body = callbackBody(job);
+    const { attempts, backoffMs: backoff } = callback;
     const attempt = async (n: number): Promise<void> => {
       let outcome: string;
       try {
@@ -44,7 +37,7 @@ export class CallbackNotifier implements OnApplicationShutdown {
             'x-alectio-job-id': jobId,
           },
           body,
-          signal: AbortSignal.timeout(callback.timeoutMs ?? 10_000),
+          signal: AbortSignal.timeout(callback.timeoutMs),
         });
         await response.arrayBuffer();
         if (response.ok) {
@@ -72,9 +65,7 @@ export class CallbackNotifier implements OnApplicationShutdown {
 
   /** Waits, at most `ms`, for the deliveries in flight: at shutdown, the last jobs' first attempt. */
   async settle(ms: number): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(this.attempts), new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
-    clearTimeout(timer);
+    await within(Math.max(0, ms), Promise.all(this.attempts));
   }
 
   private track(attempt: Promise<void>): void {

@@ -1,4 +1,4 @@
-import type { JobRecord, JobUpdate } from './job.model.js';
+import type { JobUpdate, StoredJob } from './job.model.js';
 import type { JobStore } from './job-store.interface.js';
 
 // A long-lived server must not keep every result it ever computed: the oldest finished jobs go,
@@ -11,10 +11,10 @@ const MAX_RESULT_BYTES = 256 * 1024 * 1024;
  * the latest 256 MiB of results.
  */
 export class MemoryJobStore implements JobStore {
-  private readonly jobs = new Map<string, JobRecord>();
+  private readonly jobs = new Map<string, StoredJob>();
   private resultChars = 0;
 
-  async create(job: JobRecord): Promise<void> {
+  async create(job: StoredJob): Promise<void> {
     this.jobs.set(job.id, { ...job });
     if (this.jobs.size <= MAX_JOBS) return;
     for (const [id, old] of this.jobs) {
@@ -40,12 +40,12 @@ export class MemoryJobStore implements JobStore {
     }
   }
 
-  async get(id: string): Promise<JobRecord | undefined> {
+  async get(id: string): Promise<StoredJob | undefined> {
     const job = this.jobs.get(id);
     return job && { ...job };
   }
 
-  async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
+  async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
     const newestFirst = [...this.jobs.values()].reverse();
     return {
       jobs: newestFirst.slice(offset, offset + limit).map((job) => ({ ...job, result: null })),

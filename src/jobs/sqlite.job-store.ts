@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
 
 import { AlectioConfigurationError } from '../alectio.errors.js';
-import type { JobRecord, JobUpdate } from './job.model.js';
+import type { JobUpdate, StoredJob } from './job.model.js';
 import type { JobStore } from './job-store.interface.js';
 
 const MAX_JOBS = 10_000;
@@ -46,7 +46,7 @@ export class SqliteJobStore implements JobStore {
     return new SqliteJobStore(db);
   }
 
-  async create(job: JobRecord): Promise<void> {
+  async create(job: StoredJob): Promise<void> {
     // Retention: the latest 10,000 jobs; older finished ones go, so the file does not grow forever.
     this.db
       .prepare(
@@ -69,14 +69,14 @@ export class SqliteJobStore implements JobStore {
       .run({ ...update, id });
   }
 
-  async get(id: string): Promise<JobRecord | undefined> {
-    return this.db.prepare(`SELECT ${selected(true)} FROM alectio_jobs WHERE id = ?`).get(id) as JobRecord | undefined;
+  async get(id: string): Promise<StoredJob | undefined> {
+    return this.db.prepare(`SELECT ${selected(true)} FROM alectio_jobs WHERE id = ?`).get(id) as StoredJob | undefined;
   }
 
-  async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: JobRecord[]; total: number }> {
+  async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
     const jobs = this.db
       .prepare(`SELECT ${selected(false)} FROM alectio_jobs ORDER BY seq DESC LIMIT ? OFFSET ?`)
-      .all(limit, offset) as JobRecord[];
+      .all(limit, offset) as StoredJob[];
     const { total } = this.db.prepare('SELECT COUNT(*) AS total FROM alectio_jobs').get() as { total: number };
     return { jobs, total };
   }

@@ -1,10 +1,13 @@
+import { isPlainObject } from '../util/value-guards.js';
 import { ClassificationMetrics, classificationMetrics } from './metrics.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
 import { logitsOf, selectNext, StrategyName } from './query-strategies.js';
 import { sample, seededRandom } from './seeded-random.js';
 
+/** The four steps of a loop, in order: what the progress line shows and `timings` measures. */
 export type Phase = 'train' | 'test' | 'infer' | 'select';
 
+/** One run's parameters: the pool, the labeling budget, the strategy and the seed. */
 export interface RunSettings {
   poolSize: number;
   /** Size of the labeled set of loop 0, drawn at random with the seed. */
@@ -31,6 +34,7 @@ export interface LoopRecord {
   sizes: Record<'train' | 'test' | 'infer', { request: number; response: number }>;
 }
 
+/** One run (a strategy and a seed) as the report records it, loop by loop. */
 export interface RunRecord {
   strategy: StrategyName;
   seed: number;
@@ -39,6 +43,7 @@ export interface RunRecord {
   loops: LoopRecord[];
 }
 
+/** Callbacks of `runLoops`, for a progress display and a report kept up to date. */
 export interface LoopEvents {
   phase?(loop: number, phase: Phase): void;
   /** After every loop, with the run so far: the report is rewritten here. */
@@ -106,7 +111,7 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
 
 function metricsOf(body: { predictions?: unknown; labels?: unknown }): ClassificationMetrics {
   const { predictions, labels } = body;
-  if (!isObject(predictions) || !isObject(labels)) {
+  if (!isPlainObject(predictions) || !isPlainObject(labels)) {
     throw new SimulationError('POST /test broke the protocol: the answer needs "predictions" and "labels" objects');
   }
   const predicted = Object.keys(predictions);
@@ -127,7 +132,7 @@ function metricsOf(body: { predictions?: unknown; labels?: unknown }): Classific
 
 function outputsOf(body: { outputs?: unknown }, unlabeled: number[]): Map<number, unknown> {
   const { outputs } = body;
-  if (!isObject(outputs)) throw new SimulationError('POST /infer broke the protocol: the answer has no "outputs" object');
+  if (!isPlainObject(outputs)) throw new SimulationError('POST /infer broke the protocol: the answer has no "outputs" object');
   const map = new Map<number, unknown>();
   let missing = 0;
   let firstMissing = -1;
@@ -155,8 +160,4 @@ function outputsOf(body: { outputs?: unknown }, unlabeled: number[]): Map<number
     }
   }
   return map;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

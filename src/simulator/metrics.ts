@@ -21,11 +21,9 @@ export interface ClassificationMetrics {
 
 // A ratio whose denominator is 0 is undefined; the report shows it as 0.
 const ratio = (num: number, den: number): number => (den === 0 ? 0 : num / den);
-const mean = (values: number[]): number =>
-  ratio(
-    values.reduce((a, b) => a + b, 0),
-    values.length,
-  );
+const sum = (values: readonly number[]): number => values.reduce((a, b) => a + b, 0);
+/** The arithmetic mean; 0 for no values, as every undefined ratio of the report. */
+export const mean = (values: readonly number[]): number => ratio(sum(values), values.length);
 
 /**
  * Metrics from the predictions and labels that /test returned (keyed by test index, on the same
@@ -44,7 +42,7 @@ export function classificationMetrics(
 
   const n = pairs.length;
   const tp = classes.map((_, i) => confusion[i][i]);
-  const labeledAs = classes.map((_, i) => confusion[i].reduce((a, b) => a + b, 0));
+  const labeledAs = classes.map((_, i) => sum(confusion[i]));
   const predictedAs = classes.map((_, j) => confusion.reduce((a, row) => a + row[j], 0));
   const precision = classes.map((_, i) => ratio(tp[i], predictedAs[i]));
   const recall = classes.map((_, i) => ratio(tp[i], labeledAs[i]));
@@ -56,10 +54,7 @@ export function classificationMetrics(
   });
   return {
     samples: n,
-    accuracy: ratio(
-      tp.reduce((a, b) => a + b, 0),
-      n,
-    ),
+    accuracy: ratio(sum(tp), n),
     classes,
     precision,
     recall,

@@ -1,5 +1,8 @@
 import type { Phase } from './loop.simulator.js';
 
+/** Where the command prints: a stream, and whether it is a terminal (then lines are rewritten in place). */
+export type OutputStream = NodeJS.WritableStream & { isTTY?: boolean };
+
 /**
  * Where the run is: on a terminal, one line rewritten in place with the elapsed time ticking;
  * elsewhere (CI logs, a pipe), a plain line per phase.
@@ -9,7 +12,7 @@ export class ProgressDisplay {
   private current = '';
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly out: NodeJS.WritableStream & { isTTY?: boolean }) {
+  constructor(private readonly out: OutputStream) {
     if (out.isTTY) {
       this.timer = setInterval(() => this.redraw(), 250);
       this.timer.unref();

@@ -23,10 +23,12 @@ export class ProtocolClient {
     this.base = url.replace(/\/+$/, '');
   }
 
+  /** GET /health: the server's answer, with `pool_size` when it knows its pool. */
   health(): Promise<Exchange<{ pool_size?: unknown }>> {
     return this.call('GET', '/health');
   }
 
+  /** POSTs one of the protocol's three calls; throws a SimulationError on any answer but a 2xx `{"status": 200}`. */
   post<T>(path: '/train' | '/test' | '/infer', body: unknown): Promise<Exchange<T>> {
     return this.call('POST', path, body);
   }

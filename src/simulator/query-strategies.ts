@@ -1,8 +1,9 @@
 import { sample } from './seeded-random.js';
 
+/** The query strategies, in the order the help and the report list them. */
+export const STRATEGIES = ['random', 'least-confidence', 'margin', 'entropy'] as const;
 /** How the next samples to label are chosen from the logits that /infer returns. */
-export type StrategyName = 'random' | 'least-confidence' | 'margin' | 'entropy';
-export const STRATEGIES: readonly StrategyName[] = ['random', 'least-confidence', 'margin', 'entropy'];
+export type StrategyName = (typeof STRATEGIES)[number];
 
 /** Softmax of logits, shifted by their maximum so exp() cannot overflow. */
 export function softmax(logits: readonly number[]): number[] {

@@ -1,12 +1,16 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
+import { percent } from './format.js';
 import { runLoops, RunRecord } from './loop.simulator.js';
-import { ProgressDisplay } from './progress.display.js';
+import { OutputStream, ProgressDisplay } from './progress.display.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
 import { STRATEGIES, StrategyName } from './query-strategies.js';
-import { buildReport, SimulationConfig, summaryMarkdown, writeReport } from './report.writer.js';
+import { summaryMarkdown } from './report.markdown.js';
+import { buildReport, SimulationConfig } from './report.model.js';
+import { writeReport } from './report.writer.js';
 
+/** The text of `nestjs-alectio simulate --help`. */
 export const SIMULATE_HELP = `Usage: nestjs-alectio simulate [options]
 
 Runs the active-learning platform's loop against a server that speaks the nestjs-alectio
@@ -36,14 +40,15 @@ Query strategies, with p = softmax(logits) of one sample; the largest score is l
 Exit status: 0 done, 1 the server answered an error or broke the protocol, 2 bad options,
 130 interrupted (the report keeps every finished loop).`;
 
-interface Io {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+/** Where `simulateCommand` prints, and the signal that interrupts it (the CLI's Ctrl-C). */
+export interface SimulateIo {
+  stdout: OutputStream;
   stderr: NodeJS.WritableStream;
   signal?: AbortSignal;
 }
 
 /** `nestjs-alectio simulate`: returns the exit status. */
-export async function simulateCommand(argv: string[], io: Io): Promise<number> {
+export async function simulateCommand(argv: string[], io: SimulateIo): Promise<number> {
   let options: ReturnType<typeof parseOptions>;
   try {
     options = parseOptions(argv);
@@ -87,9 +92,8 @@ export async function simulateCommand(argv: string[], io: Io): Promise<number> {
               if (!runs.includes(partial)) runs.push(partial);
               writeReport(options.out, buildReport(config!, runs));
               const last = partial.loops.at(-1)!;
-              progress.line(
-                `${name} · loop ${last.loop} of 0-${options.loops - 1}: ${last.labeled_count} labeled, accuracy ${(last.metrics.accuracy * 100).toFixed(1)}%`,
-              );
+              const where = `${name} · loop ${last.loop} of 0-${options.loops - 1}`;
+              progress.line(`${where}: ${last.labeled_count} labeled, accuracy ${percent(last.metrics.accuracy)}`);
             },
           },
         );

@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 
 import { ResultContractError } from '../../src/alectio.errors.js';
-import { serializeInferResult, serializeTestResult } from '../../src/results/result.serializer.js';
-import { toJson } from '../../src/results/to-json.js';
+import { serializeInferResult, serializeTestResult } from '../../src/protocol/result/result.serializer.js';
+import { toJson } from '../../src/protocol/result/to-json.js';
 
 const parsed = (json: string) => JSON.parse(json) as Record<string, unknown>;
 

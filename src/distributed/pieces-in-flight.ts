@@ -1,0 +1,170 @@
+import { InternalServerErrorException, ServiceUnavailableException } from '@nestjs/common';
+
+import { NO_WORKERS_LEFT, PIECE_ABANDONED, PIECE_FAILED, REDIS_DATA_LOST, REDIS_LOST } from '../alectio.messages.js';
+import { delay } from '../util/timing.js';
+import type { PieceProgress } from './piece.model.js';
+import { type PoolLink, type PoolLinkListener, WATCH_INTERVAL_MS } from './pool.link.js';
+
+const STALLED = 'stalled more than allowable limit';
+
+/** One piece of a request on its way through the queue: a chunk of an infer, or a whole train or test. */
+export interface Piece {
+  id: string;
+  /** How the piece is named in an error: "infer chunk 2 of 50 (positions 10000 to 19999)". */
+  label: string;
+  attempts: number;
+  progress: number;
+  /** In the queue (added): from then on, its BullMQ job exists until it ends. */
+  queued: boolean;
+  settled: boolean;
+  /** The piece's answer, `{...}` JSON, once a worker has delivered it. */
+  done: Promise<string>;
+  resolve(json: string): void;
+  reject(error: Error): void;
+}
+
+/**
+ * The pieces this API process waits for, and what ends each: the worker's answer, its failure,
+ * a cancel, or the pool itself going away (Redis lost, restarted empty, or no worker left).
+ * Every API process hears every event; only the one waiting for a piece takes its answer.
+ */
+export class PiecesInFlight implements PoolLinkListener {
+  private readonly pieces = new Map<string, Piece & { report(message?: string): void }>();
+  /** Pieces given up while Redis was away: stopped on the workers once it is back. */
+  private readonly orphans = new Set<string>();
+  private noWorkersSince?: number;
+
+  constructor(private readonly link: PoolLink) {}
+
+  /** Starts waiting for a piece; `report` is called as its progress changes. */
+  track(id: string, label: string, attempts: number, report: (message?: string) => void): Piece {
+    let resolve!: (json: string) => void;
+    let reject!: (error: Error) => void;
+    const done = new Promise<string>((ok, fail) => ((resolve = ok), (reject = fail)));
+    done.catch(() => undefined); // rejections are read through Promise.all; the rest are expected
+    const piece: Piece & { report(message?: string): void } = {
+      id,
+      label,
+      attempts,
+      progress: 0,
+      queued: false,
+      settled: false,
+      done,
+      report,
+      resolve: (json) => {
+        if (piece.settled) return;
+        piece.settled = true;
+        piece.progress = 1;
+        report();
+        resolve(json);
+      },
+      reject: (error) => {
+        if (piece.settled) return;
+        piece.settled = true;
+        reject(error);
+      },
+    };
+    this.pieces.set(id, piece);
+    return piece;
+  }
+
+  /** Stops waiting: the request has ended; a piece never queued is settled here. */
+  forget(piece: Piece): void {
+    this.pieces.delete(piece.id);
+    piece.reject(new Error('the request has ended'));
+  }
+
+  async completed(pieceId: string): Promise<void> {
+    const piece = this.pieces.get(pieceId);
+    if (!piece) return; // another API process's, or already ended (an answer nobody collects expires)
+    try {
+      const json = await this.link.takeResult(pieceId);
+      if (json === null) throw new InternalServerErrorException(`${piece.label}: the worker's answer was not found in Redis`);
+      piece.resolve(json);
+    } catch (error) {
+      piece.reject(this.link.asServiceError(error));
+    }
+  }
+
+  failed(pieceId: string, reason: string): void {
+    const piece = this.pieces.get(pieceId);
+    if (!piece) return;
+    const message = reason.includes(STALLED)
+      ? PIECE_ABANDONED(piece.label, this.link.config.attempts + 1)
+      : PIECE_FAILED(piece.label, piece.attempts, reason);
+    piece.reject(new InternalServerErrorException(message));
+  }
+
+  removed(pieceId: string): void {
+    this.pieces.get(pieceId)?.reject(new Error('cancelled before a worker took it'));
+  }
+
+  progress(pieceId: string, data: unknown): void {
+    const piece = this.pieces.get(pieceId);
+    const { fraction, message } = (data ?? {}) as Partial<PieceProgress>;
+    if (piece && !piece.settled && typeof fraction === 'number') {
+      piece.progress = fraction;
+      piece.report(typeof message === 'string' ? message : undefined);
+    }
+  }
+
+  /** No answer of a waiting piece can reach this process now: 503, and the work is stopped once Redis is back. */
+  lost(): void {
+    for (const piece of this.pieces.values()) {
+      if (piece.settled) continue;
+      this.orphans.add(piece.id);
+      piece.reject(new ServiceUnavailableException(REDIS_LOST(this.link.config.where)));
+    }
+  }
+
+  async reconnected(): Promise<void> {
+    // Work whose request was answered 503 must not go on, holding a worker or the training claim.
+    const orphans = [...this.orphans];
+    this.orphans.clear();
+    if (orphans.length > 0) await this.link.cancel(orphans, 'its request was answered 503 while Redis was away');
+    // The events missed while away are read again from Redis's stream, if Redis kept it; a
+    // Redis that restarted empty lost the waiting pieces themselves, which no event will end.
+    await delay(WATCH_INTERVAL_MS);
+    await this.settleVanished().catch(() => undefined);
+  }
+
+  /** Requests waiting on a pool whose workers are all gone are answered 503 once it has had time to get one back. */
+  async tick(): Promise<void> {
+    if (this.pieces.size === 0 || (await this.link.workerCount()) > 0) {
+      this.noWorkersSince = undefined;
+      return;
+    }
+    this.noWorkersSince ??= Date.now();
+    const waited = Date.now() - this.noWorkersSince;
+    // A worker restarting takes a moment; a dead one's piece waits lockDurationMs anyway.
+    if (waited < Math.max(10_000, 2 * this.link.config.lockDurationMs)) return;
+    const { queue, where } = this.link.config;
+    const pending = this.unsettled();
+    for (const piece of pending)
+      piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))));
+    await this.link.cancel(
+      pending.map((piece) => piece.id),
+      'no worker was left to run it',
+    );
+  }
+
+  private unsettled(): Piece[] {
+    return [...this.pieces.values()].filter((piece) => !piece.settled);
+  }
+
+  private async settleVanished(): Promise<void> {
+    const lost: string[] = [];
+    for (const piece of [...this.pieces.values()]) {
+      if (piece.settled || !piece.queued || (await this.link.getPiece(piece.id))) continue;
+      // Gone from the queue: finished, with its answer under its key, or lost.
+      if (await this.link.hasResult(piece.id)) {
+        await this.completed(piece.id);
+      } else {
+        piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(this.link.config.where, piece.label)));
+        lost.push(piece.id);
+      }
+    }
+    // A worker may still be running a lost piece: it must stop before the platform's retry runs.
+    await this.link.cancel(lost, 'its request was answered 503: Redis lost it');
+  }
+}

@@ -1,0 +1,214 @@
+import { HttpException, Logger, ServiceUnavailableException } from '@nestjs/common';
+import type { Job, Queue, QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+
+import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
+import { REDIS_FAILED, REDIS_UNREACHABLE } from '../alectio.messages.js';
+import { within } from '../util/timing.js';
+import type { PieceData } from './piece.model.js';
+import { COMMAND_TIMEOUT_MS, type PoolConfig, type PoolLibraries, redisOptions } from './pool.config.js';
+
+/** Start-up waits this long for Redis before it serves anyway (503s until Redis is there). */
+const STARTUP_WAIT_MS = 5000;
+/** How often the watchdog pings Redis and, while requests wait, the workers are counted. */
+export const WATCH_INTERVAL_MS = 1000;
+/** A dropped connection that comes back within this is a blip: the waiting requests go on. */
+const RECONNECT_GRACE_MS = 3000;
+/** A cancel mark outlives any wait of a piece in the queue that matters. */
+const CANCEL_MARK_TTL_MS = 3600_000;
+
+/** What the link tells the pieces in flight and the training slot. */
+export interface PoolLinkListener {
+  completed(pieceId: string): void;
+  failed(pieceId: string, reason: string): void;
+  removed(pieceId: string): void;
+  progress(pieceId: string, data: unknown): void;
+  /** No answer of a waiting piece can reach this process now (Redis gone past the grace, or silent). */
+  lost(): void;
+  /** Redis answers again; the events missed meanwhile are read again, if Redis kept them. */
+  reconnected(): Promise<void>;
+  /** Once per watch interval, while Redis answers. */
+  tick(): Promise<void>;
+}
+
+/**
+ * An API process's link to the pool: its Redis connection, the queue and its events, and the
+ * watchdog that turns a Redis that holds its connections open but answers nothing (a frozen or
+ * unreachable host) into a dropped connection. Redis failures become 503s that name Redis.
+ */
+export class PoolLink {
+  private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
+  readonly redis: Redis;
+  readonly queue: Queue<PieceData>;
+  private readonly events: QueueEvents;
+  private listener?: PoolLinkListener;
+  private watchdog?: NodeJS.Timeout;
+  private reconnectTimer?: NodeJS.Timeout;
+  private workersSeen?: { count: number; at: number };
+  private lastRedisError = '';
+  private watching = false;
+  private unansweredPings = 0;
+
+  constructor(
+    { bullmq, connect }: PoolLibraries,
+    readonly config: PoolConfig,
+  ) {
+    const redis = (this.redis = connect(config, 'api', true));
+    redis.on('error', (error: Error) => this.redisError(error));
+    redis.on('close', () => this.dropped());
+    redis.on('ready', () => void this.reconnected());
+    this.queue = new bullmq.Queue<PieceData>(config.queue, { connection: redis });
+    this.queue.on('error', (error: Error) => this.redisError(error));
+    const events = (this.events = new bullmq.QueueEvents(config.queue, { connection: redisOptions(config, 'api-events') }));
+    events.on('error', (error: Error) => this.redisError(error));
+    events.on('completed', ({ jobId }) => this.listener?.completed(jobId));
+    events.on('failed', ({ jobId, failedReason }) => this.listener?.failed(jobId, failedReason));
+    events.on('removed', ({ jobId }) => this.listener?.removed(jobId));
+    events.on('progress', ({ jobId, data }) => this.listener?.progress(jobId, data));
+  }
+
+  /**
+   * Starts the watchdog, and waits a little for Redis, so that the first requests do not meet a
+   * connection still opening; past that, the app starts anyway and answers 503 until Redis is there.
+   */
+  async start(listener: PoolLinkListener): Promise<void> {
+    this.listener = listener;
+    this.watchdog = setInterval(() => void this.watch(), WATCH_INTERVAL_MS);
+    this.watchdog.unref();
+    const redis = this.redis;
+    const ready = new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
+    let connected = false;
+    await within(
+      STARTUP_WAIT_MS,
+      Promise.all([ready, this.events.waitUntilReady()]).then(() => (connected = true)),
+    );
+    const { queue, where } = this.config;
+    if (connected) this.logger.log(`distributed mode: work goes to the queue "${queue}" on ${where}`);
+    else this.logger.warn(`distributed mode: Redis at ${where} is not reachable yet; requests get 503 until it is`);
+  }
+
+  /** Closes the connections; bounded, since BullMQ's close waits for a Redis that may be gone. */
+  async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    clearTimeout(this.reconnectTimer);
+    // BullMQ's close waits for a Redis that may be gone, and its disconnect for one never reached.
+    if (!(await within(COMMAND_TIMEOUT_MS, Promise.allSettled([this.events.close(), this.queue.close()])))) {
+      await within(1000, Promise.allSettled([this.events.disconnect(), this.queue.disconnect()]));
+    }
+    this.redis.disconnect();
+  }
+
+  /** Throws the 503 that names Redis unless the connection is up. */
+  assertReachable(): void {
+    const state = this.redis.status;
+    if (state !== 'ready')
+      throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, withReason(state, this.lastRedisError)));
+  }
+
+  /** A Redis failure as the 503 that names it; the protocol's own errors (the 409s) as they are. */
+  asServiceError(error: unknown): Error {
+    if (error instanceof HttpException) return error;
+    const reason = error instanceof Error ? error.message : String(error);
+    if (this.redis.status !== 'ready') {
+      return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, withReason(this.redis.status, reason)));
+    }
+    return new ServiceUnavailableException(REDIS_FAILED(this.config.where, reason));
+  }
+
+  /** The workers taking work from the queue, looked up at most once a watch interval. */
+  async workerCount(): Promise<number> {
+    const seen = this.workersSeen;
+    if (seen && Date.now() - seen.at < WATCH_INTERVAL_MS) return seen.count;
+    // CLIENT LIST may be disabled on a managed Redis: then the watchdog cannot tell, and trusts.
+    const count = await this.queue.getWorkersCount().catch(() => 1);
+    this.workersSeen = { count, at: Date.now() };
+    return count;
+  }
+
+  /** A piece's answer, taken from Redis (null when it is not there). */
+  takeResult(pieceId: string): Promise<string | null> {
+    return this.redis.getdel(this.config.keys.result(pieceId));
+  }
+
+  async hasResult(pieceId: string): Promise<boolean> {
+    return (await this.redis.exists(this.config.keys.result(pieceId))) > 0;
+  }
+
+  getPiece(pieceId: string): Promise<Job<PieceData> | undefined> {
+    return this.queue.getJob(pieceId);
+  }
+
+  /**
+   * Asks the workers to stop pieces: a mark that a worker checks before it starts one, a
+   * message that aborts the signal of one running, and the removal of those still waiting.
+   */
+  async cancel(pieceIds: string[], reason: string): Promise<void> {
+    const { keys } = this.config;
+    await Promise.allSettled(
+      pieceIds.map(async (id) => {
+        await this.redis.set(keys.cancelled(id), reason, 'PX', CANCEL_MARK_TTL_MS);
+        await this.redis.publish(keys.cancelChannel, id);
+        await this.queue.remove(id);
+      }),
+    );
+  }
+
+  /** Once a second; never two checks at once. */
+  private async watch(): Promise<void> {
+    if (this.watching) return;
+    this.watching = true;
+    try {
+      await this.check();
+    } finally {
+      this.watching = false;
+    }
+  }
+
+  private async check(): Promise<void> {
+    const redis = this.redis;
+    if (redis.status !== 'ready') return;
+    const answered = await redis.ping().then(
+      () => true,
+      () => false,
+    );
+    this.unansweredPings = answered ? 0 : this.unansweredPings + 1;
+    // Two in a row (10 s): one slow answer (an fsync, a fork) is not an outage.
+    if (this.unansweredPings >= 2 && redis.status === 'ready') {
+      this.unansweredPings = 0;
+      this.redisError(new Error(`no answer to PING within ${COMMAND_TIMEOUT_MS} ms, twice`));
+      this.listener?.lost();
+      redis.disconnect(true);
+      return;
+    }
+    if (answered) await this.listener?.tick();
+  }
+
+  /** The connection dropped: a blip if it is back within the grace, else the waiting requests get 503. */
+  private dropped(): void {
+    if (this.reconnectTimer) return;
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (this.redis.status !== 'ready') this.listener?.lost();
+    }, RECONNECT_GRACE_MS);
+    this.reconnectTimer.unref();
+  }
+
+  private async reconnected(): Promise<void> {
+    this.lastRedisError = '';
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
+    await this.listener?.reconnected();
+  }
+
+  private redisError(error: Error): void {
+    // ioredis repeats the same error on every reconnection attempt: log each kind once.
+    if (error.message === this.lastRedisError) return;
+    this.lastRedisError = error.message;
+    this.logger.error(`Redis at ${this.config.where}: ${error.message}`);
+  }
+}
+
+/** The connection's state, with the last error seen on it. */
+function withReason(state: string, lastError: string): string {
+  return lastError ? `${state}: ${lastError}` : state;
+}

@@ -1,0 +1,136 @@
+import {
+  Controller,
+  Get,
+  Inject,
+  Post,
+  Req,
+  Res,
+  Type,
+  UnauthorizedException,
+  UseFilters,
+  VERSION_NEUTRAL,
+} from '@nestjs/common';
+import { ApplicationConfig } from '@nestjs/core';
+import type { Request, Response } from 'express';
+
+import { HandlerKind } from '../alectio.constants.js';
+import { UNAUTHORIZED } from '../alectio.messages.js';
+import { CallService } from '../calls/call.service.js';
+import { AlectioRegistry } from '../discovery/alectio.registry.js';
+import { TRAINING_SLOT, type TrainingSlot } from '../execution/training-slot.js';
+import { JobService } from '../jobs/job.service.js';
+import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
+import { acceptedAnswer, errorAnswer, healthAnswer, withStatus } from '../protocol/answer.js';
+import { type PayloadOf, PayloadValidator } from '../protocol/payload/payload.validator.js';
+import { toProtocolError } from '../protocol/protocol-error.js';
+import { AlectioExceptionFilter } from './alectio-exception.filter.js';
+import { CallLogger } from './call.logger.js';
+import { endpointPath } from './route-path.js';
+import { sendJson, sendJsonParts } from './send-json.js';
+import { TokenVerifier } from './token.verifier.js';
+
+/**
+ * The endpoints of PROTOCOL.md. Its routes are fixed; each call asks the registry for the
+ * method to run. Answers are written to the response directly, so the host app's global
+ * pipes, interceptors and filters cannot reshape the wire protocol.
+ */
+@Controller({ version: VERSION_NEUTRAL })
+@UseFilters(AlectioExceptionFilter)
+export class AlectioController {
+  constructor(
+    private readonly registry: AlectioRegistry,
+    private readonly validator: PayloadValidator,
+    @Inject(TRAINING_SLOT) private readonly slot: TrainingSlot,
+    private readonly calls: CallService,
+    private readonly jobs: JobService,
+    private readonly log: CallLogger,
+    private readonly verifier: TokenVerifier,
+    private readonly appConfig: ApplicationConfig,
+    @Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions,
+  ) {}
+
+  @Get('health')
+  health(@Res() res: Response): void {
+    const handlers = { train: this.registry.has('train'), test: this.registry.has('test'), infer: this.registry.has('infer') };
+    sendJson(res, 200, healthAnswer(handlers, this.config.poolSize));
+  }
+
+  @Post('train')
+  train(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.run('train', req, res);
+  }
+
+  @Post('test')
+  test(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.run('test', req, res);
+  }
+
+  @Post('infer')
+  infer(@Req() req: Request, @Res() res: Response): Promise<void> {
+    return this.run('infer', req, res);
+  }
+
+  // The body is read from the request, not through @Body(): a global ValidationPipe of the
+  // host app would walk every index again, or refuse the fields the protocol says to ignore.
+  private async run(kind: HandlerKind, req: Request, res: Response): Promise<void> {
+    const started = performance.now();
+    const endpoint = `POST /${kind}`;
+    let details = '';
+    try {
+      // The request gate admitted the request before its body was read (one check per request);
+      // this holds the line for one that reached the route without the gate.
+      if (!this.verifier.authorize(req)) throw new UnauthorizedException(UNAUTHORIZED);
+      const payload = this.validator.validate(kind, req.body);
+      details = callDetails(kind, payload);
+      this.calls.assertAccepting();
+      const release = await this.slot.enter(kind, payload.ckpt_file);
+      if (prefersAsync(req)) {
+        const job = await this.jobs.submit(kind, payload, release);
+        const statusUrl = endpointPath(this.appConfig, this.config, 'jobs', job.id);
+        res.setHeader('Preference-Applied', 'respond-async');
+        res.setHeader('Location', statusUrl);
+        sendJson(res, 202, acceptedAnswer(job.id, statusUrl));
+        this.log.accepted(endpoint, details, started, job.id);
+        return;
+      }
+      let parts: string[];
+      try {
+        parts = await this.calls.call(kind, payload);
+      } finally {
+        release();
+      }
+      await sendJsonParts(res, 200, withStatus(parts, 200));
+      this.log.succeeded(endpoint, details, started);
+    } catch (exception) {
+      const error = toProtocolError(exception);
+      this.log.failed(endpoint, details, started, error, exception);
+      sendJson(res, error.status, errorAnswer(error));
+    }
+  }
+}
+
+/** A fresh subclass per module import, so that each import can have its own path. */
+export function createAlectioController(): Type<AlectioController> {
+  class AlectioRoutesController extends AlectioController {}
+  return AlectioRoutesController;
+}
+
+/** RFC 7240: `Prefer: respond-async`, possibly among other preferences. */
+function prefersAsync(req: Request): boolean {
+  const prefer = req.headers.prefer;
+  if (!prefer) return false;
+  return (Array.isArray(prefer) ? prefer.join(',') : prefer)
+    .split(',')
+    .some((preference) => preference.split(/[;=]/)[0].trim().toLowerCase() === 'respond-async');
+}
+
+/** The list sizes and checkpoint of a call, for its log line. */
+function callDetails(kind: HandlerKind, payload: PayloadOf<HandlerKind>): string {
+  const sizes =
+    kind === 'train'
+      ? ` labeled=${(payload as PayloadOf<'train'>).labeled.length}`
+      : kind === 'infer'
+        ? ` unlabeled=${(payload as PayloadOf<'infer'>).unlabeled.length}`
+        : '';
+  return `${sizes} ckpt_file=${payload.ckpt_file}`;
+}

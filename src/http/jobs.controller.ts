@@ -1,0 +1,68 @@
+import {
+  BadRequestException,
+  Controller,
+  Delete,
+  Get,
+  Req,
+  Res,
+  Type,
+  UseFilters,
+  UseGuards,
+  VERSION_NEUTRAL,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+
+import { JobService } from '../jobs/job.service.js';
+import { jobAnswer, jobListAnswer } from '../protocol/answer.js';
+import { AlectioAuthGuard } from './alectio-auth.guard.js';
+import { AlectioExceptionFilter } from './alectio-exception.filter.js';
+import { sendJson } from './send-json.js';
+
+const MAX_PAGE = 100;
+
+/** Job mode's routes: read a job, list them, cancel one. All need the token. */
+@Controller({ version: VERSION_NEUTRAL })
+@UseFilters(AlectioExceptionFilter)
+@UseGuards(AlectioAuthGuard)
+export class AlectioJobsController {
+  constructor(private readonly jobs: JobService) {}
+
+  /** `GET /jobs?limit=20&offset=0`: newest first, without results. */
+  @Get('jobs')
+  async list(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const problems: string[] = [];
+    const limit = pageNumber(req.query.limit, 'limit', 20, 1, MAX_PAGE, problems);
+    const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER, problems);
+    if (problems.length > 0) throw new BadRequestException(problems);
+    const { jobs, total } = await this.jobs.list(limit, offset);
+    sendJson(res, 200, jobListAnswer(jobs, total, limit, offset));
+  }
+
+  @Get('jobs/:id')
+  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const job = await this.jobs.get(String(req.params.id));
+    sendJson(res, 200, jobAnswer(job, 200));
+  }
+
+  /** Aborts the method's signal; the job ends `cancelled` once the method returns. */
+  @Delete('jobs/:id')
+  async cancel(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const job = await this.jobs.cancel(String(req.params.id));
+    sendJson(res, 202, jobAnswer(job, 202));
+  }
+}
+
+/** A fresh subclass per module import, as for the main controller. */
+export function createJobsController(): Type<AlectioJobsController> {
+  class AlectioJobRoutesController extends AlectioJobsController {}
+  return AlectioJobRoutesController;
+}
+
+function pageNumber(raw: unknown, name: string, fallback: number, min: number, max: number, problems: string[]): number {
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= min && value <= max)) {
+    problems.push(`${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,183 @@
+import { DEFAULT_BODY_LIMIT, DEFAULT_CHECKPOINT_NAME } from '../alectio.constants.js';
+import { AlectioConfigurationError } from '../alectio.errors.js';
+import type {
+  AlectioCallbackOptions,
+  AlectioDistributedOptions,
+  AlectioModuleOptions,
+} from '../interfaces/alectio-options.interface.js';
+import { closest } from './closest-name.js';
+
+/** Injection token of the {@link ResolvedOptions}: every service reads its settings here, never the raw options. */
+export const ALECTIO_CONFIG = Symbol('alectio:config');
+
+/** Where this process stands: alone, the HTTP side of a pool, or one of the pool's workers. */
+export type AlectioRole = 'standalone' | 'api' | 'worker';
+
+/** The module's options, checked, with every default filled in: the one place defaults live. */
+export interface ResolvedOptions {
+  role: AlectioRole;
+  /** The module's path under the app's global prefix; `''` for none. */
+  prefix: string;
+  /** The bearer token; `undefined` when authentication is off (unset or empty). */
+  token: string | undefined;
+  bodyLimit: number | string;
+  poolSize: number | null;
+  checkpointName: RegExp | ((name: string) => boolean);
+  jobsDatabase: string | undefined;
+  callback: Required<AlectioCallbackOptions> | undefined;
+  shutdownGraceMs: number;
+  distributed: ResolvedDistributedOptions | undefined;
+}
+
+export type ResolvedDistributedOptions = Required<AlectioDistributedOptions>;
+
+const DEFAULTS = {
+  bodyLimit: DEFAULT_BODY_LIMIT,
+  checkpointName: DEFAULT_CHECKPOINT_NAME,
+  shutdownGraceMs: 10_000,
+  callback: { attempts: 5, backoffMs: 1000, timeoutMs: 10_000 },
+  distributed: { role: 'api', queue: 'alectio', inferChunkSize: 10_000, attempts: 3, lockDurationMs: 30_000, concurrency: 1 },
+} as const;
+
+/** The option names, so that a misspelt one (`poolsize`) fails start-up instead of being ignored. */
+const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> = {
+  options: [
+    'prefix',
+    'token',
+    'bodyLimit',
+    'poolSize',
+    'checkpointName',
+    'jobsDatabase',
+    'callback',
+    'shutdownGraceMs',
+    'distributed',
+  ] satisfies (keyof AlectioModuleOptions)[],
+  callback: ['url', 'secret', 'attempts', 'backoffMs', 'timeoutMs'] satisfies (keyof AlectioCallbackOptions)[],
+  distributed: [
+    'redis',
+    'role',
+    'queue',
+    'inferChunkSize',
+    'attempts',
+    'lockDurationMs',
+    'concurrency',
+  ] satisfies (keyof AlectioDistributedOptions)[],
+};
+
+// What body-parser's `bytes` understands. Anything else it would read as a bare number:
+// '64MiB' would become a 64-byte limit.
+const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
+
+/**
+ * Checks the options and fills every default, at start-up rather than at the first call. Throws
+ * an {@link AlectioConfigurationError} listing every option that would not do what it says.
+ */
+export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOptions {
+  const problems: string[] = [];
+  if (options === null || typeof options !== 'object') {
+    throw new AlectioConfigurationError(
+      `AlectioModule options must be an object, got ${options === null ? 'null' : typeof options}`,
+    );
+  }
+  unknownNames(options, KNOWN.options, '', problems);
+  const { prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed } = options;
+  if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
+  if (token !== undefined && token !== null && typeof token !== 'string')
+    problems.push(`token must be a string, got ${typeof token}`);
+  if (
+    bodyLimit !== undefined &&
+    !(typeof bodyLimit === 'number' && Number.isSafeInteger(bodyLimit) && bodyLimit > 0) &&
+    !(typeof bodyLimit === 'string' && BYTES.test(bodyLimit))
+  ) {
+    problems.push(
+      `bodyLimit must be a number of bytes or a string like '64mb' (b, kb, mb, gb), got ${JSON.stringify(bodyLimit)}`,
+    );
+  }
+  if (poolSize !== undefined && poolSize !== null && !(Number.isSafeInteger(poolSize) && poolSize > 0)) {
+    problems.push(`poolSize must be a positive integer, got ${JSON.stringify(poolSize)}`);
+  }
+  if (checkpointName !== undefined && !(checkpointName instanceof RegExp) && typeof checkpointName !== 'function') {
+    problems.push('checkpointName must be a RegExp or a function (name) => boolean');
+  }
+  if (jobsDatabase !== undefined && (typeof jobsDatabase !== 'string' || jobsDatabase === '')) {
+    problems.push('jobsDatabase must be the path of an SQLite file');
+  }
+  if (callback !== undefined) problems.push(...callbackProblems(callback));
+  if (shutdownGraceMs !== undefined && !(Number.isSafeInteger(shutdownGraceMs) && shutdownGraceMs >= 0)) {
+    problems.push(`shutdownGraceMs must be a number of milliseconds, got ${JSON.stringify(shutdownGraceMs)}`);
+  }
+  if (distributed !== undefined) problems.push(...distributedProblems(distributed));
+  if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
+
+  const pool = distributed && ({ ...DEFAULTS.distributed, ...definedFields(distributed) } as ResolvedDistributedOptions);
+  return {
+    role: pool ? pool.role : 'standalone',
+    prefix: prefix ?? '',
+    token: token || undefined,
+    bodyLimit: bodyLimit ?? DEFAULTS.bodyLimit,
+    poolSize: poolSize ?? null,
+    checkpointName: checkpointName ?? DEFAULTS.checkpointName,
+    jobsDatabase,
+    callback: callback && ({ ...DEFAULTS.callback, ...definedFields(callback) } as Required<AlectioCallbackOptions>),
+    shutdownGraceMs: shutdownGraceMs ?? DEFAULTS.shutdownGraceMs,
+    distributed: pool,
+  };
+}
+
+function callbackProblems(callback: AlectioCallbackOptions): string[] {
+  const problems: string[] = [];
+  if (callback !== null && typeof callback === 'object') unknownNames(callback, KNOWN.callback, 'callback.', problems);
+  if (typeof callback?.url !== 'string' || !/^https?:\/\//.test(callback.url))
+    problems.push('callback.url must be an http(s) URL');
+  if (typeof callback?.secret !== 'string' || callback.secret.length < 16) {
+    problems.push('callback.secret must be a string of at least 16 characters (it keys the HMAC signature)');
+  }
+  integersAtLeast(callback, { attempts: 1, backoffMs: 0, timeoutMs: 1 }, 'callback.', problems);
+  return problems;
+}
+
+function distributedProblems(distributed: AlectioDistributedOptions): string[] {
+  const problems: string[] = [];
+  if (distributed !== null && typeof distributed === 'object')
+    unknownNames(distributed, KNOWN.distributed, 'distributed.', problems);
+  const { redis, role, queue } = distributed ?? {};
+  const isUrl = typeof redis === 'string' && /^rediss?:\/\/./.test(redis);
+  const isAddress = typeof redis === 'object' && redis !== null && typeof redis.host === 'string' && Number.isInteger(redis.port);
+  if (!isUrl && !isAddress) problems.push('distributed.redis must be a redis:// (or rediss://) URL or { host, port }');
+  if (role !== undefined && role !== 'api' && role !== 'worker') {
+    problems.push(`distributed.role must be 'api' or 'worker', got ${JSON.stringify(role)}`);
+  }
+  if (queue !== undefined && !(typeof queue === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(queue))) {
+    problems.push('distributed.queue must be 1 to 64 characters of A-Z a-z 0-9 _ -');
+  }
+  integersAtLeast(distributed, { inferChunkSize: 1, attempts: 1, lockDurationMs: 100, concurrency: 1 }, 'distributed.', problems);
+  return problems;
+}
+
+/** Each of these fields, where set, must be an integer of at least its minimum. */
+function integersAtLeast(
+  given: object | null | undefined,
+  minimums: Record<string, number>,
+  path: string,
+  problems: string[],
+): void {
+  for (const [name, min] of Object.entries(minimums)) {
+    const value = (given as Record<string, unknown> | null | undefined)?.[name];
+    if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= min)) {
+      problems.push(`${path}${name} must be an integer of at least ${min}`);
+    }
+  }
+}
+
+function unknownNames(given: object, known: readonly string[], path: string, problems: string[]): void {
+  for (const name of Object.keys(given)) {
+    if (known.includes(name)) continue;
+    const near = closest(name, known);
+    problems.push(`${path}${name} is not an option${near ? `: did you mean ${path}${near}?` : ''} (known: ${known.join(', ')})`);
+  }
+}
+
+/** The fields that are set: `{ attempts: undefined }` must not hide the default. */
+function definedFields<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+}

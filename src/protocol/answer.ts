@@ -1,0 +1,77 @@
+import type { StoredJob } from '../jobs/job.model.js';
+import type { ProtocolError } from './protocol-error.js';
+
+/**
+ * The answers of PROTOCOL.md as JSON text. Large answers travel as parts (strings whose
+ * concatenation is the JSON), never as one string, which may exceed what V8 can hold.
+ */
+
+/** How an infer result opens and closes; the serializer writes them, the pool's merge reads them. */
+export const OUTPUTS_OPEN = '{"outputs":{';
+export const OUTPUTS_CLOSE = '}}';
+
+/** A method's answer fields (`{}`, `{predictions, labels}`, `{outputs}`) with `"status"` first, in place. */
+export function withStatus(parts: string[], status: number): string[] {
+  parts[0] = parts[0] === '{}' ? `{"status":${status}}` : `{"status":${status},${parts[0].slice(1)}`;
+  return parts;
+}
+
+/** The `{"outputs":{...}}` answers of consecutive infer chunks as the parts of one, in request order. */
+export function mergeInferChunks(chunks: string[]): string[] {
+  const parts = [OUTPUTS_OPEN];
+  for (const chunk of chunks) {
+    const inner = chunk.slice(OUTPUTS_OPEN.length, -OUTPUTS_CLOSE.length);
+    if (inner === '') continue;
+    if (parts.length > 1) parts.push(',');
+    parts.push(inner);
+  }
+  parts.push(OUTPUTS_CLOSE);
+  return parts;
+}
+
+/** A job's result as its record keeps it; throws a RangeError past V8's longest string. */
+export function jobResultText(parts: string[]): string {
+  return parts.join('');
+}
+
+/** The job as `GET /jobs/:id` and the callback show it: `result` and `error` only where there is one. */
+export function jobJson(job: StoredJob, withResult = true): string {
+  const { result, error, ...fields } = job;
+  const head = JSON.stringify(fields).slice(0, -1);
+  const tail = [
+    withResult && result !== null ? `,"result":${result}` : '',
+    error !== null ? `,"error":${JSON.stringify(error)}` : '',
+  ];
+  return `${head}${tail.join('')}}`;
+}
+
+/** `GET /jobs/:id` (200) and `DELETE /jobs/:id` (202, without the result). */
+export function jobAnswer(job: StoredJob, status: 200 | 202): string {
+  return `{"status":${status},"job":${jobJson(job, status === 200)}}`;
+}
+
+/** `GET /jobs`: newest first, without results. */
+export function jobListAnswer(jobs: StoredJob[], total: number, limit: number, offset: number): string {
+  const list = jobs.map((job) => jobJson(job, false)).join(',');
+  return `{"status":200,"jobs":[${list}],"total":${total},"limit":${limit},"offset":${offset}}`;
+}
+
+/** The callback's body: the job as `GET /jobs/:id` shows it. */
+export function callbackBody(job: StoredJob): string {
+  return `{"job":${jobJson(job)}}`;
+}
+
+/** A call answered in job mode. */
+export function acceptedAnswer(jobId: string, statusUrl: string): string {
+  return JSON.stringify({ status: 202, job_id: jobId, status_url: statusUrl });
+}
+
+/** `GET /health`: which methods are registered, and the pool size where one is configured. */
+export function healthAnswer(handlers: Record<string, boolean>, poolSize: number | null): string {
+  return JSON.stringify({ status: 200, handlers, pool_size: poolSize });
+}
+
+/** An error answer: `{status, error, message}`. */
+export function errorAnswer(error: ProtocolError): string {
+  return JSON.stringify(error);
+}
