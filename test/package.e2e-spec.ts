@@ -297,15 +297,22 @@ describe('the published package', () => {
     if (packDir && !keep) rmSync(packDir, { recursive: true, force: true });
   });
 
-  it('holds only package.json, README/LICENSE and the compiled library (.js and .d.ts of dist/src)', () => {
+  it('holds only package.json, README/LICENSE, the guides of docs/ and the compiled library (.js and .d.ts of dist/src)', () => {
     const allowed = [
       /^package\.json$/,
       /^(README|LICEN[CS]E)(\.(md|markdown|txt))?$/i,
+      /^docs\/[^/]+\.md$/,
       /^dist\/src\/.+(?<!\.d)\.js$/,
       /^dist\/src\/.+\.d\.ts$/,
     ];
     expect(entries.filter((entry) => !allowed.some((pattern) => pattern.test(entry)))).toEqual([]);
     expect(entries.filter((entry) => /\.map$|^sample\/|^dist\/sample\/|^test\/|(?<!\.d)\.ts$/.test(entry))).toEqual([]);
+  });
+
+  it("holds every guide of docs/, so that the README's links work from the registry", () => {
+    const guides = listFiles(join(repo, 'docs')).filter((file) => file.endsWith('.md'));
+    expect(guides).toEqual(expect.arrayContaining(['PROTOCOL.md', 'ARCHITECTURE.md']));
+    expect(entries.filter((entry) => entry.startsWith('docs/')).sort()).toEqual(guides.map((file) => `docs/${file}`).sort());
   });
 
   it('holds the .js and the .d.ts of every source file of src', () => {
