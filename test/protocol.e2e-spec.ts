@@ -336,6 +336,14 @@ describe('start-up refuses routes and options it cannot serve safely', () => {
       'distributed.inferChunkSize must be an integer of at least 1',
     ],
     [{ distributed: { redis: 'redis://127.0.0.1:1', attempts: 1.5 } }, 'distributed.attempts must be an integer of at least 1'],
+    [{ poolsize: 7000 }, 'poolsize is not an option: did you mean poolSize?'],
+    [{ tokn: 'secret' }, 'tokn is not an option: did you mean token?'],
+    [
+      { distributed: { redis: 'redis://127.0.0.1:1', inferChunk: 10 } },
+      'distributed.inferChunk is not an option: did you mean distributed.inferChunkSize?',
+    ],
+    [{ callback: { url: 'http://127.0.0.1:9', secret: 'a'.repeat(16), retries: 2 } }, 'callback.retries is not an option'],
+    [{ somethingElse: true }, 'somethingElse is not an option (known: prefix, token, bodyLimit, poolSize,'],
   ])('refuses the options %p', async (options, message) => {
     const error = await startError([AlectioModule.forRoot(options as never)]);
     expect(error).toBeInstanceOf(AlectioConfigurationError);

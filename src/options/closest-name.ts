@@ -1,12 +1,14 @@
 /**
  * The known name nearest to `name` (case-insensitive edit distance), if near enough to be a
- * typo: at most a third of its length. Eight names to compare at start-up: no library needed.
+ * typo: at most a third of its length, or a known name it begins (`inferChunk`). A few names to
+ * compare once at start-up: no library needed.
  */
 export function closest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
   for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const [given, known] = [name.toLowerCase(), candidate.toLowerCase()];
+    const distance = given.length >= 4 && known.startsWith(given) ? 1 : editDistance(given, known);
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
   }
   return best;
