@@ -24,7 +24,7 @@ export interface RunContextOptions {
 /** The context handed to a method, and the handles of the one who runs it. */
 export interface RunContext {
   context: AlectioContext;
-  /** Aborts the context's signal (once: the first reason stays). */
+  /** Aborts the context's own signal (once: the first reason stays); a signal the caller gave is the caller's to abort. */
   abort(reason: unknown): void;
   /** Passes on the progress still held back by the throttle, and stops the throttle. */
   flush(): void;
@@ -69,25 +69,33 @@ export function createRunContext({ name, signal, onProgress }: RunContextOptions
   };
 }
 
-/** Passes on at most one update per interval, the latest, merged with what came in between. */
+/**
+ * Passes on at most one update per interval: the first at once, then the latest of each
+ * interval (merged with what came in between) when it ends, which starts the next interval.
+ */
 function throttle(write: (update: ProgressUpdate) => void) {
   let pending: ProgressUpdate | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const flush = (): void => {
-    clearTimeout(timer);
-    timer = undefined;
-    if (pending) write(pending);
-    pending = undefined;
+  const pass = (update: ProgressUpdate): void => {
+    write(update);
+    timer = setTimeout(() => {
+      timer = undefined;
+      const next = pending;
+      pending = undefined;
+      if (next) pass(next);
+    }, PROGRESS_INTERVAL_MS);
+    timer.unref();
   };
   return {
     push(update: ProgressUpdate): void {
-      pending = { ...pending, ...update };
-      if (!timer) {
-        flush();
-        timer = setTimeout(flush, PROGRESS_INTERVAL_MS);
-        timer.unref();
-      }
+      if (timer) pending = { ...pending, ...update };
+      else pass(update);
     },
-    flush,
+    flush(): void {
+      clearTimeout(timer);
+      timer = undefined;
+      if (pending) write(pending);
+      pending = undefined;
+    },
   };
 }

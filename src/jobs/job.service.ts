@@ -38,6 +38,8 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
   private readonly cancelRequested = new Set<string>();
   private readonly finishing = new Set<Promise<void>>();
+  /** Jobs counted against the limit: from the check on, not from when the store has recorded them. */
+  private inProgress = 0;
   /** End states the store could not take (disk full, say): still what GET /jobs/:id shows. */
   private readonly unrecorded = new Map<string, StoredJob>();
 
@@ -55,14 +57,16 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
 
   /** Records a job and starts it; `release` frees its slot (the training one) when it ends. */
   async submit<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, release: Release): Promise<StoredJob> {
-    if (this.finishing.size >= MAX_JOBS_IN_PROGRESS) {
+    if (this.inProgress >= MAX_JOBS_IN_PROGRESS) {
       release();
       throw new ServiceUnavailableException(`${MAX_JOBS_IN_PROGRESS} jobs are in progress; retry when one has ended`);
     }
+    this.inProgress++;
     const job = newJob(kind);
     try {
       await this.store.create(job);
     } catch (error) {
+      this.inProgress--;
       release();
       throw error;
     }
@@ -83,7 +87,10 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
       .then((end) => this.finish(job, end, release))
       .catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
     this.finishing.add(finished);
-    void finished.finally(() => this.finishing.delete(finished));
+    void finished.finally(() => {
+      this.finishing.delete(finished);
+      this.inProgress--;
+    });
     return job;
   }
 

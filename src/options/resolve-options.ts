@@ -87,7 +87,7 @@ export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOpti
   if (
     bodyLimit !== undefined &&
     !(typeof bodyLimit === 'number' && Number.isSafeInteger(bodyLimit) && bodyLimit > 0) &&
-    !(typeof bodyLimit === 'string' && BYTES.test(bodyLimit))
+    !(typeof bodyLimit === 'string' && BYTES.test(bodyLimit) && parseFloat(bodyLimit) > 0)
   ) {
     problems.push(
       `bodyLimit must be a number of bytes or a string like '64mb' (b, kb, mb, gb), got ${JSON.stringify(bodyLimit)}`,
