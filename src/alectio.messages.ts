@@ -86,3 +86,9 @@ export const PIECE_ABANDONED = (piece: string, times: number): string =>
 
 export const REDIS_DATA_LOST = (where: string, piece: string): string =>
   `the work queue's Redis at ${where} came back without this request's work (${piece}): restarted without its data? Retry`;
+
+export const METHOD_NOT_ALLOWED = (method: string, path: string, allow: string[]): string =>
+  `${method} is not served at ${path}: it answers ${allow.join(', ')}`;
+
+export const NO_ENDPOINT = (path: string, base: string): string =>
+  `no endpoint at ${path}: under ${base} the module serves POST /train, /test and /infer, GET /health, and GET /jobs, GET and DELETE /jobs/:id`;

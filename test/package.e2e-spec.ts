@@ -44,12 +44,13 @@ const APP_DEPENDENCIES = [
   'reflect-metadata',
   'rxjs',
   'class-validator',
-  'body-parser',
+  'raw-body',
+  'bytes',
   '@types/node',
 ];
 
 /** Packages that must be one and the same copy for the app and for the library. */
-const SHARED = ['@nestjs/common', '@nestjs/core', 'reflect-metadata', 'rxjs', 'class-validator', 'body-parser'];
+const SHARED = ['@nestjs/common', '@nestjs/core', 'reflect-metadata', 'rxjs', 'class-validator', 'raw-body', 'bytes'];
 
 interface Output {
   stdout: string;

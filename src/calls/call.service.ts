@@ -7,6 +7,8 @@ import { JobService } from '../jobs/job.service.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
 
+const CLIENT_GONE = 'the client closed the connection before the answer';
+
 /**
  * Synchronous calls, and the server's draining: once shutdown begins no new work is accepted,
  * running methods are aborted, and what still waits is answered within the grace period, so
@@ -36,11 +38,12 @@ export class CallService implements BeforeApplicationShutdown {
   /**
    * A synchronous call: the method's answer fields as JSON, in parts. Stopped by a shutdown, it
    * is a 503, and it is answered when the grace period ends even if the method never returns.
+   * `clientGone` aborts the method's signal: nobody is waiting for its answer any more.
    */
-  async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>): Promise<string[]> {
-    const run = this.supervisor.run(`call-${++this.calls}`, `Alectio:${kind}`, (context) =>
-      this.executor.execute(kind, payload, context),
-    );
+  async call<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, clientGone?: AbortSignal): Promise<string[]> {
+    const id = `call-${++this.calls}`;
+    const run = this.supervisor.run(id, `Alectio:${kind}`, (context) => this.executor.execute(kind, payload, context));
+    clientGone?.addEventListener('abort', () => this.supervisor.cancel(id, CLIENT_GONE), { once: true });
     // Not a race against one shared never-settling promise: each race would leave a reaction
     // on it, one per call for the life of the server.
     let cut!: (error: Error) => void;

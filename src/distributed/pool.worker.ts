@@ -132,7 +132,7 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     if (!HANDLER_KINDS.includes(kind)) throw new UnrecoverableError(`unknown kind of work ${JSON.stringify(kind)}`);
     let payload: PayloadOf<typeof kind>;
     try {
-      payload = this.validator.validate(kind, fields);
+      payload = await this.validator.validate(kind, fields);
     } catch (error) {
       throw new UnrecoverableError(`invalid work: ${toProtocolError(error).message}`);
     }

@@ -80,7 +80,7 @@ export class AlectioController {
       // The request gate admitted the request before its body was read (one check per request);
       // this holds the line for one that reached the route without the gate.
       if (!this.verifier.authorize(req)) throw new UnauthorizedException(UNAUTHORIZED);
-      const payload = this.validator.validate(kind, req.body);
+      const payload = await this.validator.validate(kind, req.body);
       details = callDetails(kind, payload);
       this.calls.assertAccepting();
       const release = await this.slot.enter(kind, payload.ckpt_file);
@@ -93,15 +93,20 @@ export class AlectioController {
         this.log.accepted(endpoint, details, started, job.id);
         return;
       }
+      // A client that leaves stops the method (its signal), and the slot is freed when it returns.
+      const client = new AbortController();
+      res.once('close', () => res.writableFinished || client.abort());
       let parts: string[];
       try {
-        parts = await this.calls.call(kind, payload);
+        parts = await this.calls.call(kind, payload, client.signal);
       } finally {
         release();
       }
       await sendJsonParts(res, 200, withStatus(parts, 200));
-      this.log.succeeded(endpoint, details, started);
+      if (res.writableFinished) this.log.succeeded(endpoint, details, started);
+      else this.log.abandoned(endpoint, details, started);
     } catch (exception) {
+      if (res.destroyed && !res.writableFinished) return this.log.abandoned(endpoint, details, started);
       const error = toProtocolError(exception);
       this.log.failed(endpoint, details, started, error, exception);
       sendJson(res, error.status, errorAnswer(error));

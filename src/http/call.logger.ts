@@ -16,6 +16,13 @@ export class CallLogger {
     this.logger.log(`${endpoint}${details} -> 202 job ${jobId} in ${elapsed(started)}`);
   }
 
+  /** The client closed the connection before the answer: the method was asked to stop, nothing was delivered. */
+  abandoned(endpoint: string, details: string, started: number): void {
+    this.logger.warn(
+      `${endpoint}${details} -> abandoned in ${elapsed(started)}: the client closed the connection before the answer`,
+    );
+  }
+
   failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
     const line = `${endpoint}${details} -> ${error.status} in ${elapsed(started)}: ${errorText(error)}`;
     // 503 is the server draining, not a failure: no stack.

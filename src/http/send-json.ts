@@ -11,6 +11,7 @@ export async function sendJsonParts(res: ServerResponse, status: number, parts: 
   if (res.headersSent || res.destroyed) return;
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.removeHeader('X-Powered-By'); // Express's: the protocol's answers do not advertise the stack
   for (let i = 0; i < parts.length; i++) {
     if (res.destroyed) return;
     const part = parts[i];
@@ -26,6 +27,7 @@ export function sendJson(res: ServerResponse, status: number, json: string): voi
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.removeHeader('X-Powered-By');
   res.end(json);
 }
 

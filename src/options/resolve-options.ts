@@ -1,3 +1,5 @@
+import bytes from 'bytes';
+
 import { DEFAULT_BODY_LIMIT, DEFAULT_CHECKPOINT_NAME } from '../alectio.constants.js';
 import { AlectioConfigurationError } from '../alectio.errors.js';
 import type {
@@ -20,7 +22,8 @@ export interface ResolvedOptions {
   prefix: string;
   /** The bearer token; `undefined` when authentication is off (unset or empty). */
   token: string | undefined;
-  bodyLimit: number | string;
+  /** In bytes (a string such as `'64mb'` is converted). */
+  bodyLimit: number;
   poolSize: number | null;
   checkpointName: RegExp | ((name: string) => boolean);
   jobsDatabase: string | undefined;
@@ -64,7 +67,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> =
   ] satisfies (keyof AlectioDistributedOptions)[],
 };
 
-// What body-parser's `bytes` understands. Anything else it would read as a bare number:
+// What the `bytes` package understands. Anything else it would read as a bare number:
 // '64MiB' would become a 64-byte limit.
 const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
 
@@ -114,7 +117,7 @@ export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOpti
     role: pool ? pool.role : 'standalone',
     prefix: prefix ?? '',
     token: token || undefined,
-    bodyLimit: bodyLimit ?? DEFAULTS.bodyLimit,
+    bodyLimit: typeof bodyLimit === 'string' ? Math.floor(bytes.parse(bodyLimit) ?? 0) : (bodyLimit ?? DEFAULTS.bodyLimit),
     poolSize: poolSize ?? null,
     checkpointName: checkpointName ?? DEFAULTS.checkpointName,
     jobsDatabase,

@@ -66,7 +66,7 @@ describe('limits', () => {
   });
 
   // resolve-options.ts refuses `bodyLimit: 0` ("must be a number of bytes"); the same zero as a
-  // string ('0', '0kb', '0mb') would have body-parser answer every body of the module's routes 413.
+  // string ('0', '0kb', '0mb') would have the gate answer every body of the module's routes 413.
   it.each(['0', '0kb', '0mb'])('resolve-options: refuses the zero body limit %p as it refuses 0', (bodyLimit) => {
     expect(() => resolveOptions({ bodyLimit: 0 })).toThrow('bodyLimit must be a number of bytes');
     expect(() => resolveOptions({ bodyLimit })).toThrow('bodyLimit must be a number of bytes');

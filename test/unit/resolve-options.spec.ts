@@ -98,7 +98,7 @@ describe('resolveOptions', () => {
         role: 'worker',
         prefix: 'alectio',
         token: 't0ken',
-        bodyLimit: '8mb',
+        bodyLimit: 8 * 1024 * 1024,
         poolSize: 7000,
         checkpointName,
         jobsDatabase: '/tmp/jobs.db',
@@ -282,7 +282,13 @@ describe('resolveOptions', () => {
     expect(problemOf('prefix')).toBe('AlectioModule options must be an object, got string');
   });
 
-  it.each([1024, '64mb', '1.5 MB', '100kb', '512'])('accepts the body limit %p', (bodyLimit) => {
-    expect(resolveOptions({ bodyLimit }).bodyLimit).toBe(bodyLimit);
+  it.each([
+    [1024, 1024],
+    ['64mb', 64 * 1024 * 1024],
+    ['1.5 MB', 1.5 * 1024 * 1024],
+    ['100kb', 100 * 1024],
+    ['512', 512],
+  ])('accepts the body limit %p, resolved to %p bytes', (bodyLimit, bytes) => {
+    expect(resolveOptions({ bodyLimit }).bodyLimit).toBe(bytes);
   });
 });

@@ -1,17 +1,29 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+import { BeforeApplicationShutdown, HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 
 import { ALECTIO_LOGGER_CONTEXT, HANDLER_KINDS, HandlerKind } from '../../alectio.constants.js';
-import { NO_TOKEN } from '../../alectio.messages.js';
+import { METHOD_NOT_ALLOWED, NO_ENDPOINT, NO_TOKEN } from '../../alectio.messages.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../../options/resolve-options.js';
 import { CallLogger } from '../call.logger.js';
 import { endpointPath } from '../route-path.js';
 import { TokenVerifier } from '../token.verifier.js';
 import { JobRouteGate } from './job-route.gate.js';
 import { PostGate } from './post.gate.js';
-import { normalizePath } from './refusal.js';
+import { normalizePath, refuse } from './refusal.js';
 import { assertRoutedWhereGuarded, type ExpressRouter } from './route.check.js';
+
+/** One of the module's routes: the methods it answers; a POST endpoint's kind, or the job routes. */
+interface Route {
+  allow: string[];
+  kind?: HandlerKind;
+  jobs?: boolean;
+}
+
+/** After the grace period, a moment for the last answers (the 503s of calls cut off) to go out. */
+const CLOSE_MARGIN_MS = 1000;
 
 /**
  * What has to happen before Nest sees a request to the module's routes: the {@link PostGate}
@@ -24,10 +36,11 @@ import { assertRoutedWhereGuarded, type ExpressRouter } from './route.check.js';
  * Only the HTTP side composes it: a pool's worker has none.
  */
 @Injectable()
-export class RequestGate implements OnApplicationBootstrap {
+export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly posts: PostGate;
   private readonly jobRoutes: JobRouteGate;
-  private routes?: { globalPrefix: string; byPath: Map<string, HandlerKind> };
+  private routes?: { globalPrefix: string; byPath: Map<string, Route>; base: string };
+  private readonly log: CallLogger;
   private adapterHost?: HttpAdapterHost;
 
   constructor(
@@ -37,6 +50,7 @@ export class RequestGate implements OnApplicationBootstrap {
     verifier: TokenVerifier,
     log: CallLogger,
   ) {
+    this.log = log;
     this.posts = new PostGate(config.bodyLimit, verifier, log);
     this.jobRoutes = new JobRouteGate(verifier, log);
     // init$ replays once the adapter exists (at once under NestFactory.create, at
@@ -51,6 +65,28 @@ export class RequestGate implements OnApplicationBootstrap {
     const app = adapter.getInstance<{ router?: ExpressRouter; _router?: ExpressRouter }>();
     const router = app?.router ?? app?._router;
     if (router) assertRoutedWhereGuarded(router, (kind) => this.pathOf(kind));
+    // Node answers `Expect: 100-continue` itself unless someone listens; the gate listens, so that
+    // a request its headers already refuse is told so (401, 413...) instead of "go on, send it".
+    const server = adapter.getHttpServer() as Server | undefined;
+    if (server?.listenerCount('checkContinue') === 0) {
+      server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+        const route = req.method === 'POST' ? this.routeOf(normalizePath((req.url ?? '/').split('?')[0])) : undefined;
+        if (!route?.kind || !this.posts.refusalOf(req)) res.writeContinue();
+        server.emit('request', req, res);
+      });
+    }
+  }
+
+  /**
+   * Node's `server.close()`, which Nest calls after this hook, waits for every connection that is
+   * not idle (one that sent half a header, or part of a body) and stops enforcing the header and
+   * request timeouts on them: one such client would keep the stopped process alive for ever. Once
+   * the grace period (and a margin) has passed, every connection is closed, whatever it is doing.
+   */
+  beforeApplicationShutdown(): void {
+    const server = this.adapterHost?.httpAdapter?.getHttpServer() as Server | undefined;
+    if (typeof server?.closeAllConnections !== 'function') return;
+    setTimeout(() => server.closeAllConnections(), this.config.shutdownGraceMs + CLOSE_MARGIN_MS).unref();
   }
 
   private mount(adapterHost: HttpAdapterHost): void {
@@ -70,23 +106,55 @@ export class RequestGate implements OnApplicationBootstrap {
   }
 
   private handle(req: Request, res: Response, next: NextFunction): void {
-    if (req.method === 'GET' || req.method === 'DELETE') return this.jobRoutes.handle(this.pathOf('jobs'), req, res, next);
-    const kind = req.method === 'POST' ? this.kindOf(req.path) : undefined;
-    if (!kind) return next();
-    this.posts.handle(kind, req, res, next);
+    // CORS preflights are the host app's (its cors middleware runs after the gate).
+    if (req.method === 'OPTIONS') return next();
+    const path = normalizePath(req.path);
+    const route = this.routeOf(path);
+    if (!route) {
+      // The module owns its prefix: an unknown path under it is the protocol's 404, not Nest's.
+      if (this.config.prefix && path.startsWith(`${this.routes!.base}/`)) {
+        return refuse(
+          this.log,
+          res,
+          `${req.method} ${req.path}`,
+          performance.now(),
+          HttpStatus.NOT_FOUND,
+          NO_ENDPOINT(req.path, this.routes!.base),
+        );
+      }
+      return next();
+    }
+    const method = req.method === 'HEAD' ? 'GET' : req.method;
+    if (!route.allow.includes(method)) {
+      res.setHeader('Allow', route.allow.join(', '));
+      const message = METHOD_NOT_ALLOWED(req.method, req.path, route.allow);
+      return refuse(this.log, res, `${req.method} ${req.path}`, performance.now(), HttpStatus.METHOD_NOT_ALLOWED, message, {
+        close: true,
+      });
+    }
+    if (route.kind) return this.posts.handle(route.kind, req, res, next);
+    if (route.jobs) return this.jobRoutes.handle(this.pathOf('jobs'), req, res, next);
+    next();
   }
 
-  /** Which endpoint a path is, following the app's global prefix as the router does. */
-  private kindOf(path: string): HandlerKind | undefined {
+  /** Which of the module's routes a normalized path is, following the app's global prefix as the router does. */
+  private routeOf(path: string): Route | undefined {
     const globalPrefix = this.appConfig.getGlobalPrefix();
     if (this.routes?.globalPrefix !== globalPrefix) {
-      const byPath = new Map(HANDLER_KINDS.map((kind) => [normalizePath(this.pathOf(kind)), kind] as const));
-      this.routes = { globalPrefix, byPath };
+      const byPath = new Map<string, Route>(
+        HANDLER_KINDS.map((kind) => [normalizePath(this.pathOf(kind)), { allow: ['POST'], kind }]),
+      );
+      byPath.set(normalizePath(this.pathOf('health')), { allow: ['GET'] });
+      byPath.set(normalizePath(this.pathOf('jobs')), { allow: ['GET'], jobs: true });
+      this.routes = { globalPrefix, byPath, base: normalizePath(endpointPath(this.appConfig, this.config)) };
     }
-    return this.routes.byPath.get(normalizePath(path));
+    const jobs = normalizePath(this.pathOf('jobs'));
+    if (path.startsWith(`${jobs}/`) && !path.slice(jobs.length + 1).includes('/'))
+      return { allow: ['GET', 'DELETE'], jobs: true };
+    return this.routes.byPath.get(path);
   }
 
-  private pathOf(endpoint: HandlerKind | 'jobs'): string {
+  private pathOf(endpoint: HandlerKind | 'jobs' | 'health'): string {
     return endpointPath(this.appConfig, this.config, endpoint);
   }
 }

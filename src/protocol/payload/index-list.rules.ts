@@ -1,12 +1,11 @@
 import { registerDecorator, ValidationArguments, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
 
 import { kindOf, show } from '../value-display.js';
+import { BITMAP_MAX_INDEX, firstRepeatByBitmap, isIndex, repeatMessage } from './duplicate-indices.js';
 import { contextOf, fail, noteOf } from './payload-context.js';
 
 // Each rule walks the list once. class-validator's `each: true` rules (and Nest's
 // ValidationPipe around them) cost ~300 ms on 1,000,000 indices; `@ArrayUnique()` is quadratic.
-
-const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 @ValidatorConstraint({ name: 'isIndexList' })
 class IsIndexListConstraint implements ValidatorConstraintInterface {
@@ -32,51 +31,28 @@ class IsIndexListConstraint implements ValidatorConstraintInterface {
   }
 }
 
-// Above this largest index a bitmap would cost more memory than it saves; a Set takes over.
-const BITMAP_MAX_INDEX = 1 << 27;
-
+/**
+ * No index twice. Small indices are searched here, with a bitmap, whatever the other rules say
+ * (a 400 names every broken rule). A list with indices past 2^27 is left to the validator, which
+ * searches it between turns of the event loop, and only once every other rule holds: a list the
+ * pool size already refuses is not searched at all.
+ */
 @ValidatorConstraint({ name: 'hasNoDuplicateIndices' })
 class HasNoDuplicateIndicesConstraint implements ValidatorConstraintInterface {
   validate(value: unknown, args: ValidationArguments): boolean {
     if (!Array.isArray(value)) return true; // isIndexList names that problem
     let max = 0;
     for (let i = 0; i < value.length; i++) if (isIndex(value[i]) && value[i] > max) max = value[i];
-    const at = max <= BITMAP_MAX_INDEX ? firstRepeatByBitmap(value, max) : firstRepeatBySet(value);
-    if (at < 0) return true;
-    const first = value.indexOf(value[at]);
-    return fail(
-      args,
-      'hasNoDuplicateIndices',
-      `${args.property}[${at}] repeats index ${value[at]} (first at ${args.property}[${first}]): no index may appear twice`,
-    );
+    if (max > BITMAP_MAX_INDEX) {
+      contextOf(args).deferred.push({ property: args.property, list: value as number[] });
+      return true;
+    }
+    const at = firstRepeatByBitmap(value, max);
+    return at < 0 || fail(args, 'hasNoDuplicateIndices', repeatMessage(args.property, value, at));
   }
   defaultMessage(args: ValidationArguments): string {
     return noteOf(args, 'hasNoDuplicateIndices');
   }
-}
-
-function firstRepeatByBitmap(list: unknown[], max: number): number {
-  const seen = new Uint32Array((max >>> 5) + 1);
-  for (let i = 0; i < list.length; i++) {
-    const v = list[i];
-    if (!isIndex(v)) continue;
-    const word = v >>> 5;
-    const bit = 1 << (v & 31);
-    if (seen[word] & bit) return i;
-    seen[word] |= bit;
-  }
-  return -1;
-}
-
-function firstRepeatBySet(list: unknown[]): number {
-  const seen = new Set<number>();
-  for (let i = 0; i < list.length; i++) {
-    const v = list[i];
-    if (!isIndex(v)) continue;
-    if (seen.has(v)) return i;
-    seen.add(v);
-  }
-  return -1;
 }
 
 @ValidatorConstraint({ name: 'isInPool' })
@@ -114,7 +90,7 @@ function constraint(target: Function, constraints: unknown[] = []): PropertyDeco
 /** The property is a list of indices (non-negative safe integers), at least `min` long. */
 export const IsIndexList = (options: { min: number }): PropertyDecorator => constraint(IsIndexListConstraint, [options.min]);
 
-/** No index appears twice in the list. One pass, with a bitmap. */
+/** No index appears twice in the list; searched only once the list's other rules hold. */
 export const HasNoDuplicateIndices = (): PropertyDecorator => constraint(HasNoDuplicateIndicesConstraint);
 
 /** Every index is below the training pool's size, where the module is configured with one. */

@@ -11,6 +11,8 @@ export interface PayloadContext {
   checkpointRule: string;
   /** A constraint's message for this call, naming the first bad position and value. */
   notes: Map<string, string>;
+  /** Lists of huge indices whose duplicate search is left to the validator, off the synchronous pass. */
+  deferred: Array<{ property: string; list: number[] }>;
 }
 
 /**

@@ -4,6 +4,7 @@ import { getMetadataStorage, validateSync } from 'class-validator';
 import { DEFAULT_CHECKPOINT_NAME, HandlerKind } from '../../alectio.constants.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../../options/resolve-options.js';
 import { kindOf } from '../value-display.js';
+import { firstRepeatOfHugeIndices, repeatMessage } from './duplicate-indices.js';
 import { InferPayload } from './infer.dto.js';
 import { PAYLOAD_CONTEXTS, PayloadContext } from './payload-context.js';
 import { TestPayload } from './test.dto.js';
@@ -44,7 +45,7 @@ export class PayloadValidator {
   }
 
   /** Returns the payload, or throws a 400 listing every broken rule. */
-  validate<K extends HandlerKind>(kind: K, body: unknown): PayloadOf<K> {
+  async validate<K extends HandlerKind>(kind: K, body: unknown): Promise<PayloadOf<K>> {
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       throw new BadRequestException([`body must be a JSON object, got ${kindOf(body)}`]);
     }
@@ -58,6 +59,7 @@ export class PayloadValidator {
       isCheckpointName: this.isCheckpointName,
       checkpointRule: this.checkpointRule,
       notes: new Map(),
+      deferred: [],
     };
     PAYLOAD_CONTEXTS.set(payload, context);
     const errors = validateSync(payload, { validationError: { target: false, value: false } });
@@ -65,6 +67,10 @@ export class PayloadValidator {
     if (errors.length > 0) {
       // Decorators register bottom-up; reversed, the messages follow the order the DTO lists its rules.
       throw new BadRequestException(errors.flatMap((error) => Object.values(error.constraints ?? {}).reverse()));
+    }
+    for (const { property, list } of context.deferred) {
+      const at = await firstRepeatOfHugeIndices(list);
+      if (at >= 0) throw new BadRequestException([repeatMessage(property, list, at)]);
     }
     if (kind === 'train') payload.resume_from = payload.resume_from || null;
     return payload;
