@@ -9,6 +9,7 @@ import { createAlectioController } from './http/alectio.controller.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
+import { RequestGate } from './http/gate/request-gate.js';
 import { createJobsController } from './http/jobs.controller.js';
 import { routePathProvider } from './http/route-path.js';
 import { TokenVerifier } from './http/token.verifier.js';
@@ -29,6 +30,7 @@ import { roleProviders } from './roles/role.providers.js';
     PayloadValidator,
     CallLogger,
     TokenVerifier,
+    RequestGate,
     AlectioAuthGuard,
     AlectioExceptionFilter,
     LocalExecutor,

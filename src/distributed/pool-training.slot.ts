@@ -9,7 +9,7 @@ import { TrainingLock } from './training.lock.js';
  * pool-wide claim in Redis (409 if a training runs anywhere, or writes this checkpoint).
  */
 export class PoolTrainingSlot implements TrainingSlot {
-  private readonly lock: TrainingLock;
+  private trainingLock?: TrainingLock;
   /** The claim of the training this process runs; its value goes to the worker, which renews it. */
   private claim?: string;
   /** Claims released while Redis was away: freed once it is back (else they expire by themselves). */
@@ -18,8 +18,12 @@ export class PoolTrainingSlot implements TrainingSlot {
   constructor(
     private readonly link: PoolLink,
     private readonly local: LocalTrainingSlot,
-  ) {
-    this.lock = new TrainingLock(link.redis, link.config.keys.training, link.config.lockDurationMs);
+  ) {}
+
+  /** On first use: the link's connection is opened in the module's init, after this is built. */
+  private get lock(): TrainingLock {
+    const { keys, lockDurationMs } = this.link.config;
+    return (this.trainingLock ??= new TrainingLock(this.link.redis, keys.training, lockDurationMs));
   }
 
   /** The value of the training claim this process holds, for the worker that runs the training. */

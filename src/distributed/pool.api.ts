@@ -1,4 +1,4 @@
-import { OnApplicationShutdown } from '@nestjs/common';
+import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 
 import type { LocalTrainingSlot } from '../execution/local-training.slot.js';
 import type { ResolvedDistributedOptions } from '../options/resolve-options.js';
@@ -12,19 +12,24 @@ import { PoolTrainingSlot } from './pool-training.slot.js';
  * The API process's side of a pool, assembled: the link to Redis, the pieces in flight, and
  * the executor and training slot that the module provides in place of the local ones.
  */
-export class PoolApi implements OnApplicationShutdown {
-  private constructor(
-    private readonly link: PoolLink,
-    readonly executor: PoolExecutor,
-    readonly slot: PoolTrainingSlot,
-  ) {}
+export class PoolApi implements OnModuleInit, OnApplicationShutdown {
+  private readonly link: PoolLink;
+  private readonly pieces: PiecesInFlight;
+  readonly slot: PoolTrainingSlot;
+  readonly executor: PoolExecutor;
+
+  /** Builds the parts; nothing connects before the module's init. */
+  constructor(options: ResolvedDistributedOptions, local: LocalTrainingSlot) {
+    this.link = new PoolLink(poolConfig(options));
+    this.pieces = new PiecesInFlight(this.link);
+    this.slot = new PoolTrainingSlot(this.link, local);
+    this.executor = new PoolExecutor(this.link, this.pieces, this.slot);
+  }
 
   /** Connects (waiting up to 5 s for Redis, then serving anyway: 503s until it is there). */
-  static async start(options: ResolvedDistributedOptions, local: LocalTrainingSlot): Promise<PoolApi> {
-    const link = new PoolLink(await loadPoolLibraries(), poolConfig(options));
-    const pieces = new PiecesInFlight(link);
-    const slot = new PoolTrainingSlot(link, local);
-    await link.start({
+  async onModuleInit(): Promise<void> {
+    const { pieces, slot } = this;
+    await this.link.open(await loadPoolLibraries(), {
       completed: (id) => void pieces.completed(id),
       failed: (id, reason) => pieces.failed(id, reason),
       removed: (id) => pieces.removed(id),
@@ -33,7 +38,6 @@ export class PoolApi implements OnApplicationShutdown {
       reconnected: async () => void (await Promise.all([pieces.reconnected(), slot.reconnected()])),
       tick: () => pieces.tick(),
     });
-    return new PoolApi(link, new PoolExecutor(link, pieces, slot), slot);
   }
 
   onApplicationShutdown(): Promise<void> {

@@ -38,9 +38,8 @@ export interface PoolLinkListener {
  */
 export class PoolLink {
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
-  readonly redis: Redis;
-  readonly queue: Queue<PieceData>;
-  private readonly events: QueueEvents;
+  /** Made by open(), in the module's init: building the providers (a test's compile()) connects nothing. */
+  private connection?: { redis: Redis; queue: Queue<PieceData>; events: QueueEvents };
   private listener?: PoolLinkListener;
   private watchdog?: NodeJS.Timeout;
   private reconnectTimer?: NodeJS.Timeout;
@@ -49,58 +48,66 @@ export class PoolLink {
   private watching = false;
   private unansweredPings = 0;
 
-  constructor(
-    { bullmq, connect }: PoolLibraries,
-    readonly config: PoolConfig,
-  ) {
-    const redis = (this.redis = connect(config, 'api', true));
+  constructor(readonly config: PoolConfig) {}
+
+  get redis(): Redis {
+    return this.opened().redis;
+  }
+
+  get queue(): Queue<PieceData> {
+    return this.opened().queue;
+  }
+
+  /**
+   * Connects, starts the watchdog, and waits a little for Redis, so that the first requests do not
+   * meet a connection still opening; past that, the app starts anyway and answers 503 until Redis
+   * is there.
+   */
+  async open({ bullmq, connect }: PoolLibraries, listener: PoolLinkListener): Promise<void> {
+    const { config } = this;
+    this.listener = listener;
+    const redis = connect(config, 'api', true);
     redis.on('error', (error: Error) => this.redisError(error));
     redis.on('close', () => this.dropped());
     redis.on('ready', () => void this.reconnected());
-    this.queue = new bullmq.Queue<PieceData>(config.queue, { connection: redis });
-    this.queue.on('error', (error: Error) => this.redisError(error));
-    const events = (this.events = new bullmq.QueueEvents(config.queue, { connection: redisOptions(config, 'api-events') }));
+    const queue = new bullmq.Queue<PieceData>(config.queue, { connection: redis });
+    queue.on('error', (error: Error) => this.redisError(error));
+    const events = new bullmq.QueueEvents(config.queue, { connection: redisOptions(config, 'api-events') });
     events.on('error', (error: Error) => this.redisError(error));
     events.on('completed', ({ jobId }) => this.listener?.completed(jobId));
     events.on('failed', ({ jobId, failedReason }) => this.listener?.failed(jobId, failedReason));
     events.on('removed', ({ jobId }) => this.listener?.removed(jobId));
     events.on('progress', ({ jobId, data }) => this.listener?.progress(jobId, data));
-  }
-
-  /**
-   * Starts the watchdog, and waits a little for Redis, so that the first requests do not meet a
-   * connection still opening; past that, the app starts anyway and answers 503 until Redis is there.
-   */
-  async start(listener: PoolLinkListener): Promise<void> {
-    this.listener = listener;
+    this.connection = { redis, queue, events };
     this.watchdog = setInterval(() => void this.watch(), WATCH_INTERVAL_MS);
     this.watchdog.unref();
-    const redis = this.redis;
     const ready = new Promise<void>((resolve) => (redis.status === 'ready' ? resolve() : redis.once('ready', () => resolve())));
     let connected = false;
     await within(
       STARTUP_WAIT_MS,
-      Promise.all([ready, this.events.waitUntilReady()]).then(() => (connected = true)),
+      Promise.all([ready, events.waitUntilReady()]).then(() => (connected = true)),
     );
-    const { queue, where } = this.config;
-    if (connected) this.logger.log(`distributed mode: work goes to the queue "${queue}" on ${where}`);
-    else this.logger.warn(`distributed mode: Redis at ${where} is not reachable yet; requests get 503 until it is`);
+    if (connected) this.logger.log(`distributed mode: work goes to the queue "${config.queue}" on ${config.where}`);
+    else this.logger.warn(`distributed mode: Redis at ${config.where} is not reachable yet; requests get 503 until it is`);
   }
 
   /** Closes the connections; bounded, since BullMQ's close waits for a Redis that may be gone. */
   async close(): Promise<void> {
     clearInterval(this.watchdog);
     clearTimeout(this.reconnectTimer);
+    const connection = this.connection;
+    if (!connection) return;
+    const { redis, queue, events } = connection;
     // BullMQ's close waits for a Redis that may be gone, and its disconnect for one never reached.
-    if (!(await within(COMMAND_TIMEOUT_MS, Promise.allSettled([this.events.close(), this.queue.close()])))) {
-      await within(1000, Promise.allSettled([this.events.disconnect(), this.queue.disconnect()]));
+    if (!(await within(COMMAND_TIMEOUT_MS, Promise.allSettled([events.close(), queue.close()])))) {
+      await within(1000, Promise.allSettled([events.disconnect(), queue.disconnect()]));
     }
-    this.redis.disconnect();
+    redis.disconnect();
   }
 
   /** Throws the 503 that names Redis unless the connection is up. */
   assertReachable(): void {
-    const state = this.redis.status;
+    const state = this.connection?.redis.status ?? 'not opened';
     if (state !== 'ready')
       throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, withReason(state, this.lastRedisError)));
   }
@@ -109,8 +116,9 @@ export class PoolLink {
   asServiceError(error: unknown): Error {
     if (error instanceof HttpException) return error;
     const reason = error instanceof Error ? error.message : String(error);
-    if (this.redis.status !== 'ready') {
-      return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, withReason(this.redis.status, reason)));
+    const state = this.connection?.redis.status ?? 'not opened';
+    if (state !== 'ready') {
+      return new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, withReason(state, reason)));
     }
     return new ServiceUnavailableException(REDIS_FAILED(this.config.where, reason));
   }
@@ -188,7 +196,7 @@ export class PoolLink {
     if (this.reconnectTimer) return;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
-      if (this.redis.status !== 'ready') this.listener?.lost();
+      if (this.connection?.redis.status !== 'ready') this.listener?.lost();
     }, RECONNECT_GRACE_MS);
     this.reconnectTimer.unref();
   }
@@ -198,6 +206,11 @@ export class PoolLink {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
     await this.listener?.reconnected();
+  }
+
+  private opened(): NonNullable<PoolLink['connection']> {
+    if (!this.connection) throw new ServiceUnavailableException(REDIS_UNREACHABLE(this.config.where, 'not opened yet'));
+    return this.connection;
   }
 
   private redisError(error: Error): void {

@@ -75,7 +75,7 @@ const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
  * Checks the options and fills every default, at start-up rather than at the first call. Throws
  * an {@link AlectioConfigurationError} listing every option that would not do what it says.
  */
-export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOptions {
+export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
   const problems: string[] = [];
   if (options === null || typeof options !== 'object') {
     throw new AlectioConfigurationError(
@@ -112,7 +112,8 @@ export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOpti
   if (distributed !== undefined) problems.push(...distributedProblems(distributed));
   if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
 
-  const pool = distributed && ({ ...DEFAULTS.distributed, ...definedFields(distributed) } as ResolvedDistributedOptions);
+  const pool =
+    distributed && ({ ...DEFAULTS.distributed, ...definedFields(distributed, KNOWN.distributed) } as ResolvedDistributedOptions);
   return {
     role: pool ? pool.role : 'standalone',
     prefix: prefix ?? '',
@@ -121,7 +122,8 @@ export function resolveOptions(options: AlectioModuleOptions = {}): ResolvedOpti
     poolSize: poolSize ?? null,
     checkpointName: checkpointName ?? DEFAULTS.checkpointName,
     jobsDatabase,
-    callback: callback && ({ ...DEFAULTS.callback, ...definedFields(callback) } as Required<AlectioCallbackOptions>),
+    callback:
+      callback && ({ ...DEFAULTS.callback, ...definedFields(callback, KNOWN.callback) } as Required<AlectioCallbackOptions>),
     shutdownGraceMs: shutdownGraceMs ?? DEFAULTS.shutdownGraceMs,
     distributed: pool,
   };
@@ -172,15 +174,30 @@ function integersAtLeast(
   }
 }
 
+/**
+ * The names of a plain object that are not options. Only a plain object's: an instance of the
+ * app's own class (an options factory that returns itself) holds its own fields beside the options.
+ * A name set to `undefined` sets nothing, and is let be.
+ */
 function unknownNames(given: object, known: readonly string[], path: string, problems: string[]): void {
+  const prototype = Object.getPrototypeOf(given);
+  if (prototype !== Object.prototype && prototype !== null) return;
   for (const name of Object.keys(given)) {
-    if (known.includes(name)) continue;
+    if (known.includes(name) || (given as Record<string, unknown>)[name] === undefined) continue;
     const near = closest(name, known);
     problems.push(`${path}${name} is not an option${near ? `: did you mean ${path}${near}?` : ''} (known: ${known.join(', ')})`);
   }
 }
 
-/** The fields that are set: `{ attempts: undefined }` must not hide the default. */
-function definedFields<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+/**
+ * The known fields that are set, read one by one (getters and inherited fields count, as they do
+ * for the checks above): `{ attempts: undefined }` must not hide the default.
+ */
+function definedFields<T extends object>(value: T, known: readonly string[]): Partial<T> {
+  const fields: Record<string, unknown> = {};
+  for (const name of known) {
+    const field = (value as Record<string, unknown>)[name];
+    if (field !== undefined) fields[name] = field;
+  }
+  return fields as Partial<T>;
 }

@@ -8,7 +8,6 @@ import { LocalExecutor } from '../execution/local.executor.js';
 import { LocalTrainingSlot } from '../execution/local-training.slot.js';
 import { TRAINING_SLOT } from '../execution/training-slot.js';
 import { WORK_EXECUTOR } from '../execution/work-executor.js';
-import { RequestGate } from '../http/gate/request-gate.js';
 import { JOB_STORE, type JobStore } from '../jobs/job-store.interface.js';
 import { MemoryJobStore } from '../jobs/memory.job-store.js';
 import { SqliteJobStore } from '../jobs/sqlite.job-store.js';
@@ -21,16 +20,16 @@ import { ALECTIO_CONFIG, type ResolvedOptions, resolveOptions } from '../options
 
 /** The API process's side of a pool, or `null` when this process is not one. */
 const POOL_API = Symbol('alectio:pool_api');
-/** What the role adds on top of the shared services: the HTTP gate, or the pool worker. */
-const ROLE = Symbol('alectio:role');
+/** The pool worker, or `null` when this process is not one. */
+const POOL_WORKER = Symbol('alectio:pool_worker');
 
 /** The options checked, with every default filled in; a bad option fails start-up here. */
 export const configProvider: Provider = { provide: ALECTIO_CONFIG, useFactory: resolveOptions, inject: [MODULE_OPTIONS_TOKEN] };
 
 const poolApiProvider: Provider = {
   provide: POOL_API,
-  useFactory: (config: ResolvedOptions, local: LocalTrainingSlot): Promise<PoolApi> | null =>
-    config.role === 'api' ? PoolApi.start(config.distributed!, local) : null,
+  useFactory: (config: ResolvedOptions, local: LocalTrainingSlot): PoolApi | null =>
+    config.role === 'api' ? new PoolApi(config.distributed!, local) : null,
   inject: [ALECTIO_CONFIG, LocalTrainingSlot],
 };
 
@@ -60,13 +59,14 @@ const jobStoreProvider: Provider = {
 };
 
 /**
- * The role's own part, built only for that role: a worker takes pieces from the pool and has no
- * HTTP gate; the HTTP side mounts the gate. Nest runs the lifecycle hooks of the value returned.
+ * The worker's own part, built only in a pool's worker: it takes pieces from the queue. Nest runs
+ * the lifecycle hooks of the value returned. (The HTTP gate is in every role: it mounts only
+ * where there is an HTTP server, and a worker that serves one, say for its probes, keeps it.)
  */
-const roleProvider: Provider = {
-  provide: ROLE,
-  useFactory: (config: ResolvedOptions, moduleRef: ModuleRef): Promise<PoolWorker | RequestGate> =>
-    config.role === 'worker' ? moduleRef.create(PoolWorker) : moduleRef.create(RequestGate),
+const workerProvider: Provider = {
+  provide: POOL_WORKER,
+  useFactory: (config: ResolvedOptions, moduleRef: ModuleRef): Promise<PoolWorker> | null =>
+    config.role === 'worker' ? moduleRef.create(PoolWorker) : null,
   inject: [ALECTIO_CONFIG, ModuleRef],
 };
 
@@ -77,5 +77,5 @@ export const roleProviders: Provider[] = [
   executorProvider,
   trainingSlotProvider,
   jobStoreProvider,
-  roleProvider,
+  workerProvider,
 ];

@@ -23,7 +23,7 @@ function problemOf(options: unknown): string {
 describe('resolveOptions', () => {
   describe('defaults (as alectio-options.interface.ts, README and docs/distributed.md document them)', () => {
     it('fills every option of forRoot() without options', () => {
-      const resolved = resolveOptions();
+      const resolved = resolveOptions({});
       expect(resolved).toEqual({
         role: 'standalone',
         prefix: '',
@@ -40,7 +40,7 @@ describe('resolveOptions', () => {
     });
 
     it("gives checkpointName PROTOCOL.md's plain file name rule", () => {
-      const rule = resolveOptions().checkpointName as RegExp;
+      const rule = resolveOptions({}).checkpointName as RegExp;
       expect(['model.pt', 'a', 'ckpt_01-final.bin', 'x'.repeat(255)].map((name) => rule.test(name))).toEqual([
         true,
         true,
