@@ -23,6 +23,7 @@ import { within } from '../util/timing.js';
 import { CallbackNotifier } from './callback.notifier.js';
 import { FINISHED_STATES, JobUpdate, StoredJob } from './job.model.js';
 import { JOB_STORE, type JobStore } from './job-store.interface.js';
+import { JobWrites } from './job-writes.js';
 
 const INTERRUPTED_BY_RESTART = 'interrupted by restart';
 /** Jobs queued or running at once; beyond, 503: each holds its payload and, soon, its result. */
@@ -42,13 +43,17 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
   private inProgress = 0;
   /** End states the store could not take (disk full, say): still what GET /jobs/:id shows. */
   private readonly unrecorded = new Map<string, StoredJob>();
+  /** The job's writes, in order, retried behind a locked database. */
+  private readonly writes: JobWrites;
 
   constructor(
     @Inject(JOB_STORE) private readonly store: JobStore,
     @Inject(WORK_EXECUTOR) private readonly executor: WorkExecutor,
     private readonly supervisor: RunSupervisor,
     private readonly callback: CallbackNotifier,
-  ) {}
+  ) {
+    this.writes = new JobWrites(store, this.logger);
+  }
 
   async onModuleInit(): Promise<void> {
     const interrupted = await this.store.failUnfinished(INTERRUPTED_BY_RESTART, now());
@@ -75,8 +80,8 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
       `Alectio:${kind}:${job.id}`,
       (context) => this.executor.execute(kind, payload, context),
       {
-        started: () => void this.record(job.id, { state: 'running', started_at: now() }),
-        progress: (update) => void this.record(job.id, update),
+        started: () => void this.writes.record(job.id, { state: 'running', started_at: now() }),
+        progress: (update) => void this.writes.record(job.id, update),
       },
     );
     const finished = run
@@ -95,13 +100,16 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
   }
 
   async get(id: string): Promise<StoredJob> {
-    const job = this.unrecorded.get(id) ?? (await this.store.get(id));
+    const unrecorded = this.unrecorded.get(id);
+    if (unrecorded) return unrecorded;
+    const job = await this.store.get(id);
     if (!job) throw new NotFoundException(UNKNOWN_JOB(id));
-    return job;
+    return this.writes.withPending(job);
   }
 
-  list(limit: number, offset: number): Promise<{ jobs: StoredJob[]; total: number }> {
-    return this.store.list({ limit, offset });
+  async list(limit: number, offset: number): Promise<{ jobs: StoredJob[]; total: number }> {
+    const { jobs, total } = await this.store.list({ limit, offset });
+    return { jobs: jobs.map((job) => ({ ...this.writes.withPending(job), result: null })), total };
   }
 
   /** Aborts a job's signal; it ends `cancelled` once its method returns. */
@@ -110,8 +118,10 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     if (FINISHED_STATES.includes(job.state)) throw new ConflictException(JOB_FINISHED(id, job.state));
     this.cancelRequested.add(id);
     this.supervisor.cancel(id, `job ${id} was cancelled`);
-    await this.record(id, { message: 'cancelling: the method was asked to stop' });
-    return this.get(id);
+    // Not awaited: behind a locked database the write waits, the answer need not.
+    const update: JobUpdate = { message: 'cancelling: the method was asked to stop' };
+    void this.writes.record(id, update);
+    return { ...job, ...update };
   }
 
   /**
@@ -121,13 +131,21 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
    */
   async settleAtShutdown(unfinished: number, graceMs: number, deadline: number): Promise<void> {
     if (unfinished > 0) {
-      await this.store.failUnfinished(`still running when the shutdown grace period of ${graceMs} ms ended`, now());
+      const message = `still running when the shutdown grace period of ${graceMs} ms ended`;
+      await this.store
+        .failUnfinished(message, now())
+        .catch((error: Error) =>
+          this.logger.error(
+            `could not record ${unfinished} jobs as failed (${message}): ${error.message}; the next start marks them interrupted by restart`,
+          ),
+        );
     }
     await within(deadline - Date.now(), Promise.all(this.finishing));
     await this.callback.settle(deadline - Date.now());
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.writes.close();
     await this.store.close();
   }
 
@@ -154,7 +172,7 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     release();
     this.cancelRequested.delete(id);
     const ended = { ...end, finished_at: now() };
-    if (!(await this.record(id, ended))) {
+    if (!(await this.writes.record(id, ended))) {
       // Without its result, the end may still fit; if not even that, it is kept here.
       const fallback: JobUpdate = end.result
         ? {
@@ -164,23 +182,12 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
             finished_at: ended.finished_at,
           }
         : ended;
-      if (!(await this.record(id, fallback))) this.unrecorded.set(id, { ...started, ...fallback } as StoredJob);
+      if (!(await this.writes.record(id, fallback))) this.unrecorded.set(id, { ...started, ...fallback } as StoredJob);
     }
-    const job = this.unrecorded.get(id) ?? (await this.store.get(id).catch(() => undefined));
-    if (!job) return;
+    // The store may refuse the read (locked): the end is known here all the same.
+    const job = this.unrecorded.get(id) ?? (await this.get(id).catch(() => undefined)) ?? ({ ...started, ...ended } as StoredJob);
     this.logger.log(`job ${id} (${job.kind}) ${job.state}${job.error ? `: ${job.error}` : ''}`);
     this.callback.notify(job);
-  }
-
-  // A failing store must not leave the run unrecorded in the log, nor crash the process.
-  private async record(id: string, update: JobUpdate): Promise<boolean> {
-    try {
-      await this.store.update(id, update);
-      return true;
-    } catch (error) {
-      this.logger.error(`could not record job ${id}: ${(error as Error).message}`, (error as Error).stack);
-      return false;
-    }
   }
 }
 

@@ -1,0 +1,125 @@
+import type { Logger } from '@nestjs/common';
+
+import type { JobUpdate, StoredJob } from './job.model.js';
+import { JobStoreLockedError } from './job-store.errors.js';
+import type { JobStore } from './job-store.interface.js';
+
+/** A write refused because another process holds the database's lock is tried again after this, doubling up to 1 s. */
+const RETRY_FIRST_MS = 25;
+const RETRY_MAX_MS = 1000;
+
+/** A write of a job's progress or end the store has not taken yet, and who waits for its outcome. */
+interface PendingWrite {
+  update: JobUpdate;
+  settle: (recorded: boolean) => void;
+}
+
+/**
+ * The writes of each job, applied in the order they were made. A locked database makes them wait
+ * here, retried in order, never holding the event loop; GET /jobs/:id shows them meanwhile.
+ */
+export class JobWrites {
+  /** Each job's writes not yet taken by the store, oldest first (the first is being tried). */
+  private readonly pending = new Map<string, PendingWrite[]>();
+  private readonly retries = new Map<string, NodeJS.Timeout>();
+  /** Past the shutdown: writes are no longer retried. */
+  private closed = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Writes a job's progress or end, after its earlier writes: resolves true once the store has
+   * taken it, false if the store refused it (logged). A database locked by another process is
+   * waited for in the background, the write retried until it succeeds or the server shuts down.
+   * A failing store must not leave the run unrecorded in the log, nor crash the process.
+   */
+  record(id: string, update: JobUpdate): Promise<boolean> {
+    if (this.closed) {
+      this.logger.error(`job ${id}: not recorded, the server has shut down: ${writeText(update)}`);
+      return Promise.resolve(false);
+    }
+    return new Promise<boolean>((settle) => {
+      const writes = this.pending.get(id);
+      if (!writes) {
+        this.pending.set(id, [{ update, settle }]);
+        void this.drain(id, 0);
+        return;
+      }
+      // Progress waiting behind a lock: the latest is what counts (an end is never merged).
+      const last = writes.length > 1 ? writes[writes.length - 1] : undefined;
+      if (last && last.update.finished_at === undefined && update.finished_at === undefined) {
+        Object.assign(last.update, update);
+        const earlier = last.settle;
+        last.settle = (recorded) => {
+          earlier(recorded);
+          settle(recorded);
+        };
+        return;
+      }
+      writes.push({ update: { ...update }, settle });
+    });
+  }
+
+  /** Writes a job's pending writes in order; on a lock, tries again later from the same one. */
+  private async drain(id: string, failures: number): Promise<void> {
+    const writes = this.pending.get(id);
+    while (writes && writes.length > 0 && this.pending.get(id) === writes) {
+      const write = writes[0];
+      let recorded: boolean;
+      try {
+        await this.store.update(id, write.update);
+        recorded = true;
+      } catch (error) {
+        if (error instanceof JobStoreLockedError && !this.closed) {
+          if (failures === 0) this.logger.warn(`job ${id}: ${error.message}; its writes wait, tried again in the background`);
+          const wait = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** failures);
+          const timer = setTimeout(() => {
+            this.retries.delete(id);
+            void this.drain(id, failures + 1);
+          }, wait);
+          timer.unref();
+          this.retries.set(id, timer);
+          return;
+        }
+        this.logger.error(`could not record job ${id}: ${(error as Error).message}`, (error as Error).stack);
+        recorded = false;
+      }
+      writes.shift();
+      if (recorded && failures > 0) {
+        this.logger.log(`job ${id}: recorded after ${failures} retries (the job database was locked)`);
+        failures = 0;
+      }
+      write.settle(recorded);
+    }
+    if (this.pending.get(id) === writes) this.pending.delete(id);
+  }
+
+  /** The job as stored, with its writes still waiting for the store. */
+  withPending(job: StoredJob): StoredJob {
+    const writes = this.pending.get(job.id);
+    return writes ? Object.assign({ ...job }, ...writes.map((write) => write.update)) : job;
+  }
+
+  /** The grace period is over: what a locked database has not taken by now is lost, and said so. */
+  close(): void {
+    this.closed = true;
+    for (const timer of this.retries.values()) clearTimeout(timer);
+    this.retries.clear();
+    for (const [id, writes] of this.pending) {
+      this.pending.delete(id);
+      for (const write of writes) {
+        this.logger.error(`job ${id}: lost at shutdown, the job database being locked: ${writeText(write.update)}`);
+        write.settle(false);
+      }
+    }
+  }
+}
+
+/** A write for the log: its fields, the result by its size only. */
+function writeText(update: JobUpdate): string {
+  const { result, ...fields } = update;
+  return JSON.stringify(result ? { ...fields, result: `${result.length} characters` } : fields);
+}
