@@ -56,7 +56,7 @@ describe('a stopped server ends, whatever its clients do', () => {
     // Without the library closing them, each of these keeps the process alive until the client leaves.
     const exit = await Promise.race([
       server.exited,
-      new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000)),
+      new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000).unref()),
     ]);
     expect(exit).toEqual({ code: null, signal: 'SIGTERM' });
     await Promise.all(sockets.map(closed));
