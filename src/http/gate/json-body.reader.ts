@@ -27,7 +27,9 @@ export function readJsonBody(
   limit: number,
   done: (refusal: Refusal | undefined, body?: unknown) => void,
 ): void {
-  const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase();
+  const encoding = String(req.headers['content-encoding'] ?? 'identity')
+    .trim()
+    .toLowerCase();
   let stream: Readable = req;
   if (encoding !== 'identity') {
     const decoder = DECODERS[encoding];

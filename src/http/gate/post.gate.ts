@@ -40,7 +40,8 @@ export class PostGate {
     if (charset !== undefined && !/^utf-?8$/i.test(charset)) return [HttpStatus.BAD_REQUEST, NOT_UTF8(charset)];
     // An identity body declared over the limit is refused before it is sent (compressed ones are
     // measured once decoded).
-    const encoded = req.headers['content-encoding'] !== undefined && req.headers['content-encoding'] !== 'identity';
+    const encoding = req.headers['content-encoding']?.trim().toLowerCase();
+    const encoded = encoding !== undefined && encoding !== 'identity';
     if (!encoded && declared !== undefined && Number(declared) > this.bodyLimit) {
       return [HttpStatus.PAYLOAD_TOO_LARGE, TOO_LARGE(this.bodyLimit)];
     }

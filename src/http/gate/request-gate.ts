@@ -12,7 +12,7 @@ import { endpointPath } from '../route-path.js';
 import { TokenVerifier } from '../token.verifier.js';
 import { JobRouteGate } from './job-route.gate.js';
 import { PostGate } from './post.gate.js';
-import { normalizePath, refuse } from './refusal.js';
+import { isClosing, normalizePath, refuse } from './refusal.js';
 import { assertRoutedWhereGuarded, type ExpressRouter } from './route.check.js';
 
 /** One of the module's routes: the methods it answers; a POST endpoint's kind, or the job routes. */
@@ -70,7 +70,7 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
     const server = adapter.getHttpServer() as Server | undefined;
     if (server?.listenerCount('checkContinue') === 0) {
       server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-        const route = req.method === 'POST' ? this.routeOf(normalizePath((req.url ?? '/').split('?')[0])) : undefined;
+        const route = req.method === 'POST' ? this.routeOf(normalizePath(pathnameOf(req.url))) : undefined;
         if (!route?.kind || !this.posts.refusalOf(req)) res.writeContinue();
         server.emit('request', req, res);
       });
@@ -106,6 +106,8 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   private handle(req: Request, res: Response, next: NextFunction): void {
+    // A request pipelined behind a refusal that closes the connection is not served (RFC 9112 9.6).
+    if (isClosing(req.socket)) return;
     // CORS preflights are the host app's (its cors middleware runs after the gate).
     if (req.method === 'OPTIONS') return next();
     const path = normalizePath(req.path);
@@ -156,5 +158,14 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
 
   private pathOf(endpoint: HandlerKind | 'jobs' | 'health'): string {
     return endpointPath(this.appConfig, this.config, endpoint);
+  }
+}
+
+/** The path of a request's target, as Express reads it: origin form, or absolute form (`http://host/train`). */
+function pathnameOf(url = '/'): string {
+  try {
+    return new URL(url, 'http://localhost').pathname;
+  } catch {
+    return url.split(/[?#]/)[0];
   }
 }

@@ -3,17 +3,17 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 /**
  * Finding the first index that repeats an earlier one, without stalling the event loop. Up to
  * 2^27 a bitmap does it in one pass (4M indices in ~20 ms). Above, a `Set` of numbers past 2^31
- * costs a heap number per element (1,000,000 indices near 2^53 took 615 ms); instead the values
- * are split by their low bits into buckets, each sorted natively in its own turn of the event
- * loop: no turn takes more than a few ms, whatever list the body limit admits.
+ * costs a heap number per element (1,000,000 indices near 2^53 took 615 ms); instead a typed
+ * copy is sorted a slice per turn of the event loop: no turn takes more than a few ms, whatever
+ * list the body limit admits.
  */
 
 /** Above this largest index a bitmap would cost more memory than it saves. */
 export const BITMAP_MAX_INDEX = 1 << 27;
 /** Elements handled per turn of the event loop by the huge-index path. */
-const PER_TURN = 1 << 18;
-const BUCKET_BITS = 6;
-const BUCKETS = 1 << BUCKET_BITS;
+const PER_TURN = 1 << 17;
+/** Set operations (a heap number each) handled per turn. */
+const SET_PER_TURN = 1 << 14;
 
 export const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
@@ -31,41 +31,60 @@ export function firstRepeatByBitmap(list: readonly unknown[], max: number): numb
   return -1;
 }
 
-/** The same for indices of any size (all valid), in turns of the event loop. */
+/**
+ * The same for indices of any size (all valid), in turns of the event loop: a merge sort of a
+ * typed copy (runs sorted natively, then merged a slice per turn), so that no input, however
+ * skewed or repetitive, puts more than a slice of work in one turn.
+ */
 export async function firstRepeatOfHugeIndices(list: readonly number[]): Promise<number> {
-  // Bucket sizes, then the values placed by bucket (a counting sort on the low bits).
-  const sizes = new Uint32Array(BUCKETS + 1);
-  for (let start = 0; start < list.length; start += PER_TURN) {
-    if (start > 0) await nextTurn();
-    for (let i = start; i < Math.min(list.length, start + PER_TURN); i++) sizes[(list[i] % BUCKETS) + 1]++;
-  }
-  for (let b = 1; b <= BUCKETS; b++) sizes[b] += sizes[b - 1];
-  const placed = new Float64Array(list.length);
-  const next = sizes.slice(0, BUCKETS);
-  for (let start = 0; start < list.length; start += PER_TURN) {
-    await nextTurn();
-    for (let i = start; i < Math.min(list.length, start + PER_TURN); i++) placed[next[list[i] % BUCKETS]++] = list[i];
-  }
-  // Each bucket sorted in a turn of its own; equal neighbours are the repeated values.
+  const sorted = await sortInTurns(list);
+  // The values that repeat, then where the first repeat is (only for a list that is refused).
   const repeated = new Set<number>();
-  for (let b = 0; b < BUCKETS; b++) {
-    await nextTurn();
-    const bucket = placed.subarray(sizes[b], sizes[b + 1]).sort();
-    for (let i = 1; i < bucket.length; i++) if (bucket[i] === bucket[i - 1]) repeated.add(bucket[i]);
+  for (let i = 1; i < sorted.length; i++) {
+    if (i % SET_PER_TURN === 0) await nextTurn();
+    if (sorted[i] === sorted[i - 1]) repeated.add(sorted[i]);
   }
   if (repeated.size === 0) return -1;
-  // Only for a list that is refused: where the first repeat is, for the message.
   const seen = new Set<number>();
-  for (let start = 0; start < list.length; start += PER_TURN) {
-    await nextTurn();
-    for (let i = start; i < Math.min(list.length, start + PER_TURN); i++) {
-      const v = list[i];
-      if (!repeated.has(v)) continue;
-      if (seen.has(v)) return i;
-      seen.add(v);
-    }
+  for (let i = 0; i < list.length; i++) {
+    if (i % SET_PER_TURN === 0) await nextTurn();
+    const v = list[i];
+    if (!repeated.has(v)) continue;
+    if (seen.has(v)) return i;
+    seen.add(v);
   }
   return -1;
+}
+
+async function sortInTurns(list: readonly number[]): Promise<Float64Array> {
+  const n = list.length;
+  let from = new Float64Array(n);
+  for (let start = 0; start < n; start += PER_TURN) {
+    await nextTurn();
+    const end = Math.min(n, start + PER_TURN);
+    for (let i = start; i < end; i++) from[i] = list[i];
+    from.subarray(start, end).sort();
+  }
+  let to = new Float64Array(n);
+  for (let width = PER_TURN; width < n; width *= 2) {
+    let budget = 0;
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n);
+      const hi = Math.min(lo + 2 * width, n);
+      let [i, j, k] = [lo, mid, lo];
+      while (k < hi) {
+        if (budget >= PER_TURN) {
+          await nextTurn();
+          budget = 0;
+        }
+        const end = Math.min(hi, k + PER_TURN - budget);
+        budget += end - k;
+        while (k < end) to[k++] = j >= hi || (i < mid && from[i] <= from[j]) ? from[i++] : from[j++];
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }
 
 /** The 400's message for a list whose element `at` repeats an earlier one. */
