@@ -24,7 +24,7 @@ const POOL_API = Symbol('alectio:pool_api');
 const POOL_WORKER = Symbol('alectio:pool_worker');
 
 /** The options checked, with every default filled in; a bad option fails start-up here. */
-export const configProvider: Provider = { provide: ALECTIO_CONFIG, useFactory: resolveOptions, inject: [MODULE_OPTIONS_TOKEN] };
+const configProvider: Provider = { provide: ALECTIO_CONFIG, useFactory: resolveOptions, inject: [MODULE_OPTIONS_TOKEN] };
 
 const poolApiProvider: Provider = {
   provide: POOL_API,
