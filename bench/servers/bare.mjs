@@ -26,9 +26,58 @@ function indexProblems(field, list, min) {
   return [];
 }
 
-function finiteJson(value) {
-  for (let i = 0; i < value.length; i++) if (!Number.isFinite(value[i])) throw new Error('not finite');
-  return JSON.stringify(value);
+// PROTOCOL.md's rules for a result value: finite numbers, no holes, plain JSON values only.
+function checkValue(value, depth = 0) {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error('not a finite number');
+    return;
+  }
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value !== 'object' || depth > 64) throw new Error('not JSON');
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] === undefined) throw new Error('a hole');
+      checkValue(value[i], depth + 1);
+    }
+    return;
+  }
+  for (const key of Object.keys(value)) if (value[key] !== undefined) checkValue(value[key], depth + 1);
+}
+
+const INDEX_KEY = /^(0|[1-9][0-9]{0,15})$/;
+
+/** Test predictions or labels keyed by index (object, Map or array) as a JSON object, and its keys. */
+function keyedJson(keyed) {
+  if (Array.isArray(keyed)) {
+    const parts = new Array(keyed.length);
+    for (let i = 0; i < keyed.length; i++) {
+      checkValue(keyed[i]);
+      parts[i] = `"${i}":${JSON.stringify(keyed[i])}`;
+    }
+    return { json: `{${parts.join(',')}}`, keys: keyed.length };
+  }
+  if (keyed instanceof Map) {
+    const parts = [];
+    for (const [key, value] of keyed) {
+      if (!INDEX_KEY.test(String(key))) throw new Error('not an index');
+      checkValue(value);
+      parts.push(`"${key}":${JSON.stringify(value)}`);
+    }
+    return { json: `{${parts.join(',')}}`, keys: new Set(Array.from(keyed.keys(), String)) };
+  }
+  const keys = Object.keys(keyed);
+  for (const key of keys) {
+    if (!INDEX_KEY.test(key)) throw new Error('not an index');
+    checkValue(keyed[key]);
+  }
+  return { json: JSON.stringify(keyed), keys: new Set(keys) };
+}
+
+function sameKeys(a, b) {
+  if (typeof a === 'number' || typeof b === 'number') return a === b;
+  if (a.size !== b.size) return false;
+  for (const key of a) if (!b.has(key)) return false;
+  return true;
 }
 
 function answer(res, status, body) {
@@ -66,17 +115,27 @@ const server = createServer((req, res) => {
       return answer(res, 200, '{"status":200}');
     }
     if (kind === 'test') {
-      const { predictions, labels } = model.test(body);
-      return answer(
-        res,
-        200,
-        `{"status":200,"predictions":${JSON.stringify({ ...predictions })},"labels":${JSON.stringify({ ...labels })}}`,
-      );
+      const result = model.test(body);
+      try {
+        const predictions = keyedJson(result.predictions);
+        const labels = keyedJson(result.labels);
+        if (!sameKeys(predictions.keys, labels.keys)) throw new Error('different indices');
+        return answer(res, 200, `{"status":200,"predictions":${predictions.json},"labels":${labels.json}}`);
+      } catch {
+        return answer(res, 500, '{"status":500}');
+      }
     }
     const { outputs } = model.infer(body);
     if (outputs.length !== body.unlabeled.length) return answer(res, 500, '{"status":500}');
     const parts = new Array(outputs.length);
-    for (let i = 0; i < outputs.length; i++) parts[i] = `"${body.unlabeled[i]}":${finiteJson(outputs[i])}`;
+    try {
+      for (let i = 0; i < outputs.length; i++) {
+        checkValue(outputs[i]);
+        parts[i] = `"${body.unlabeled[i]}":${JSON.stringify(outputs[i])}`;
+      }
+    } catch {
+      return answer(res, 500, '{"status":500}');
+    }
     answer(res, 200, `{"status":200,"outputs":{${parts.join(',')}}}`);
   });
 });

@@ -1,4 +1,5 @@
-// nestjs-alectio as a customer uses it (the built package), with the trivial model.
+// nestjs-alectio as a customer uses it (the built package), with the trivial model. bench/run.mjs
+// also copies this file into an app of its own with the packed package: the customer's view.
 import 'reflect-metadata';
 
 import { Injectable, Module } from '@nestjs/common';
@@ -32,6 +33,6 @@ Module({ imports: [AlectioModule.forRoot()], providers: [BenchModel] })(BenchMod
 
 await reportOverIpc();
 // BENCH_LOGGER=1: Nest's default console logger, so the module's one line per call is written.
-const app = await NestFactory.create(BenchModule, process.env.BENCH_LOGGER === '1' ? { bufferLogs: false } : { logger: false });
+const app = await NestFactory.create(BenchModule, process.env.BENCH_LOGGER === '1' ? {} : { logger: false });
 await app.listen(Number(process.env.PORT), '127.0.0.1');
 listening(Number(process.env.PORT));

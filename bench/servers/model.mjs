@@ -1,8 +1,14 @@
 // The trivial, deterministic "model" every benchmark server calls, so that only the serving differs.
+// The request's ckpt_file picks the shape of the answer, so one server process serves every scenario:
+//   POST /test  {ckpt_file: '<shape>-<size>'}: <size> test samples keyed by index, as plain objects
+//               ('objects-1000', the original SDK's examples), Maps or arrays;
+//   POST /infer {ckpt_file: 'detection'}: per index {boxes, pre_softmax, scores}, 20 boxes × 81
+//               classes (COCO-sized); any other name: a flat list of 10 logits.
 import { subscribe } from 'node:diagnostics_channel';
 
-export const TEST_SIZE = 100;
 export const CLASSES = 10;
+const BOXES = 20;
+const COCO_CLASSES = 81;
 
 // BENCH_FULL_PRECISION=1: logits with all their digits (~19 characters each, as a real model's
 // are), for the largest-answer check; by default short ones, so the figures measure serving.
@@ -14,19 +20,58 @@ export function logits(index) {
   return out;
 }
 
+// A detector's outputs have all their digits. 64 distinct images, reused by index: building
+// 5,000 × 1,720 numbers per call would measure the model, not the serving (JSON.stringify caches
+// nothing, so a reused object costs the serving as much as a fresh one).
+const DETECTIONS = Array.from({ length: 64 }, (_, image) => {
+  const boxes = [];
+  const pre_softmax = [];
+  const scores = [];
+  for (let b = 0; b < BOXES; b++) {
+    const x = Math.abs(Math.sin(image * 13 + b)) * 0.7;
+    const y = Math.abs(Math.cos(image * 7 + b)) * 0.7;
+    boxes.push([x, y, x + 0.1 + (b % 5) * 0.04, y + 0.12 + (b % 3) * 0.05]);
+    pre_softmax.push(Array.from({ length: COCO_CLASSES }, (_, c) => Math.sin(image * 31 + b * 17 + c) * 4));
+    scores.push(Math.abs(Math.cos(image + b * 3)));
+  }
+  return { boxes, pre_softmax, scores };
+});
+
+/** The shape and size a test call asks for; `ckpt_0` and anything unknown: 100 as arrays. */
+function testShape(ckpt) {
+  const match = /^(objects|maps|arrays)-(\d+)$/.exec(ckpt ?? '');
+  return match ? { shape: match[1], size: Number(match[2]) } : { shape: 'arrays', size: 100 };
+}
+
+/** Calls of the methods, for the server's CPU time per call. */
+let calls = 0;
+
 export const model = {
-  train() {},
-  test() {
-    const predictions = [];
-    const labels = [];
-    for (let i = 0; i < TEST_SIZE; i++) {
-      predictions.push(i % CLASSES);
-      labels.push((i * 3) % CLASSES);
+  train() {
+    calls++;
+  },
+  test({ ckpt_file }) {
+    calls++;
+    const { shape, size } = testShape(ckpt_file);
+    const keyed = () => (shape === 'maps' ? new Map() : shape === 'objects' ? {} : []);
+    const predictions = keyed();
+    const labels = keyed();
+    for (let i = 0; i < size; i++) {
+      const p = i % CLASSES;
+      const l = (i * 3) % CLASSES;
+      if (shape === 'maps') {
+        predictions.set(i, p);
+        labels.set(i, l);
+      } else {
+        predictions[i] = p;
+        labels[i] = l;
+      }
     }
     return { predictions, labels };
   },
-  infer({ unlabeled }) {
-    const outputs = unlabeled.map(logits);
+  infer({ unlabeled, ckpt_file }) {
+    calls++;
+    const outputs = ckpt_file === 'detection' ? unlabeled.map((index) => DETECTIONS[index % 64]) : unlabeled.map(logits);
     answerPhase.begin();
     return { outputs };
   },
@@ -63,7 +108,12 @@ setInterval(() => {
 }, TICK_MS).unref();
 subscribe('http.server.response.finish', () => answerPhase.end());
 
-/** Answers the benchmark's questions over IPC: the longest event-loop stall and the peak RSS. */
+function cpuMicros() {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Answers the benchmark's questions over IPC: the longest event-loop stall, the peak RSS, the CPU time and the calls so far. */
 export async function reportOverIpc() {
   const { monitorEventLoopDelay } = await import('node:perf_hooks');
   const delay = monitorEventLoopDelay({ resolution: 5 });
@@ -78,6 +128,8 @@ export async function reportOverIpc() {
         maxStallMs: delay.max / 1e6,
         answerStallMs: answerPhase.maxMs,
         peakRssMb: process.resourceUsage().maxRSS / 1024,
+        cpuMicros: cpuMicros(),
+        calls,
       });
     }
   });

@@ -12,7 +12,8 @@ class PlainController {
     return { status: 200 };
   }
   test(body) {
-    return { status: 200, ...model.test(body) };
+    const { predictions, labels } = model.test(body);
+    return { status: 200, predictions: asObject(predictions), labels: asObject(labels) };
   }
   infer(body) {
     const { outputs } = model.infer(body);
@@ -22,6 +23,8 @@ class PlainController {
   }
 }
 Controller()(PlainController);
+// Nest would send a Map as {} and an array as an array: the wire wants an object keyed by index.
+const asObject = (keyed) => (keyed instanceof Map ? Object.fromEntries(keyed) : Array.isArray(keyed) ? { ...keyed } : keyed);
 for (const name of ['train', 'test', 'infer']) {
   const descriptor = Object.getOwnPropertyDescriptor(PlainController.prototype, name);
   Post(name)(PlainController.prototype, name, descriptor);
@@ -32,7 +35,8 @@ class PlainModule {}
 Module({ controllers: [PlainController] })(PlainModule);
 
 await reportOverIpc();
-const app = await NestFactory.create(PlainModule, { logger: false });
+// BENCH_LOGGER=1: Nest's default console logger (it writes nothing per call here).
+const app = await NestFactory.create(PlainModule, process.env.BENCH_LOGGER === '1' ? {} : { logger: false });
 app.useBodyParser('json', { limit: '64mb' });
 await app.listen(Number(process.env.PORT), '127.0.0.1');
 listening(Number(process.env.PORT));

@@ -94,11 +94,10 @@ export class AlectioController {
         return;
       }
       // A client that leaves stops the method (its signal), and the slot is freed when it returns.
-      const client = new AbortController();
-      res.once('close', () => res.writableFinished || client.abort());
+      const onClientGone = (stop: () => void) => res.once('close', () => res.writableFinished || stop());
       let parts: string[];
       try {
-        parts = await this.calls.call(kind, payload, client.signal);
+        parts = await this.calls.call(kind, payload, onClientGone);
       } finally {
         release();
       }

@@ -33,6 +33,46 @@ describe('toJson', () => {
     expect(() => toJson(value, 'v')).toThrow(new ResultContractError(message));
   });
 
+  it('writes class instances, Dates and values with toJSON as JSON.stringify does', () => {
+    class Detection {
+      constructor(
+        readonly boxes: number[][],
+        readonly scores: Float32Array,
+      ) {}
+    }
+    expect(toJson(new Detection([[0, 0.5, 0.25, 1]], Float32Array.of(0.5)), 'v')).toBe(
+      '{"boxes":[[0,0.5,0.25,1]],"scores":[0.5]}',
+    );
+    expect(toJson({ at: new Date(0) }, 'v')).toBe(JSON.stringify({ at: new Date(0) }));
+    expect(toJson({ a: undefined, b: [null] }, 'v')).toBe('{"b":[null]}');
+  });
+
+  it.each([
+    [
+      {
+        boxes: [
+          [0, 0, 1, 1],
+          [0, NaN, 1, 1],
+        ],
+      },
+      'infer output for index 7.boxes[1][1] is NaN, not a finite number',
+    ],
+    [{ boxes: [Float32Array.of(0, 0, 1, Infinity)] }, 'infer output for index 7.boxes[0][3] is Infinity, not a finite number'],
+    [{ pre_softmax: [[1], [2, undefined]] }, 'infer output for index 7.pre_softmax[1][1] is missing (undefined)'],
+    [new Map([['scores', [0.5, () => 1]]]), 'infer output for index 7[scores][1] is a function, which JSON cannot carry'],
+  ])('names the place deep inside a detection value: %p', (value, message) => {
+    expect(() => toJson(value, 'infer output', 7)).toThrow(new ResultContractError(message));
+  });
+
+  it('lets an error thrown by the value itself through, as it is', () => {
+    const value = {
+      get boxes(): number[] {
+        throw new Error('tensor disposed');
+      },
+    };
+    expect(() => toJson(value, 'v')).toThrow(new Error('tensor disposed'));
+  });
+
   it('refuses a cycle instead of overflowing the stack', () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
@@ -79,8 +119,70 @@ describe('serializeTestResult', () => {
     [{ predictions: { '-1': 1 }, labels: {} }, 'test predictions has the key "-1", which is not an index'],
     [{ predictions: { '01': 1 }, labels: {} }, 'test predictions has the key "01", which is not an index'],
     [{ predictions: [NaN], labels: [1] }, 'test prediction for index 0 is NaN, not a finite number'],
+    [
+      { predictions: { 0: 1, 1: Infinity }, labels: { 0: 1, 1: 1 } },
+      'test prediction for index 1 is Infinity, not a finite number',
+    ],
+    [
+      { predictions: new Map([[3, { boxes: [[0, 0, 1, NaN]] }]]), labels: new Map([[3, { boxes: [] }]]) },
+      'test prediction for index 3.boxes[0][3] is NaN, not a finite number',
+    ],
+    [{ predictions: { 0: 1 }, labels: { 0: -Infinity } }, 'test label for index 0 is -Infinity, not a finite number'],
+    [{ predictions: { '9007199254740993': 1 }, labels: {} }, 'has the key "9007199254740993", which is not an index'],
+    [
+      {
+        predictions: new Map<unknown, number>([
+          [3, 1],
+          ['3', 1],
+        ]),
+        labels: { 3: 1 },
+      },
+      'test predictions has the index 3 twice, as a number and as a string',
+    ],
   ])('refuses %p', (result, message) => {
     expect(() => serializeTestResult(result)).toThrow(message);
+  });
+
+  it('checks the keys of both, then that they match, then the values, whatever comes first in them', () => {
+    expect(() => serializeTestResult({ predictions: { 0: NaN }, labels: { x: 1 } })).toThrow('test labels has the key "x"');
+    expect(() => serializeTestResult({ predictions: { 0: NaN }, labels: { 1: 1 } })).toThrow('for different indices');
+  });
+
+  it.each([
+    ['plain objects', (n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [i, i % 10]))],
+    ['Maps', (n: number) => new Map(Array.from({ length: n }, (_, i) => [i, i % 10]))],
+    ['arrays', (n: number) => Array.from({ length: n }, (_, i) => i % 10)],
+    ['typed arrays', (n: number) => Int32Array.from({ length: n }, (_, i) => i % 10)],
+  ])('writes 10,000 class ids as %s, exactly as JSON.stringify writes the object', (_kind, make) => {
+    const expected = Object.fromEntries(Array.from({ length: 10_000 }, (_, i) => [i, i % 10]));
+    const json = serializeTestResult({ predictions: make(10_000), labels: make(10_000) });
+    expect(json).toBe(`{"predictions":${JSON.stringify(expected)},"labels":${JSON.stringify(expected)}}`);
+  });
+
+  it('matches indices listed in different orders, and writes each in its own order', () => {
+    const predictions = new Map([
+      [2, 'cat'],
+      [0, 'dog'],
+    ]);
+    const labels = { 0: 'dog', 2: 'cat' };
+    expect(serializeTestResult({ predictions, labels })).toBe(
+      '{"predictions":{"2":"cat","0":"dog"},"labels":{"0":"dog","2":"cat"}}',
+    );
+  });
+
+  it('writes detection predictions and labels, class instances among them', () => {
+    class Boxes {
+      constructor(readonly boxes: number[][]) {}
+    }
+    const predictions = {
+      0: { boxes: [[0.1, 0.2, 0.3, 0.4]], objects: [3], scores: [0.9] },
+      1: { boxes: [], objects: [], scores: [] },
+    };
+    const labels = { 0: new Boxes([[0.1, 0.2, 0.3, 0.5]]), 1: new Boxes([]) };
+    expect(JSON.parse(serializeTestResult({ predictions, labels }))).toEqual({
+      predictions,
+      labels: { 0: { boxes: [[0.1, 0.2, 0.3, 0.5]] }, 1: { boxes: [] } },
+    });
   });
 });
 
@@ -95,6 +197,20 @@ describe('serializeInferResult', () => {
     expect(Object.keys(body.outputs)).toHaveLength(5001);
     expect(body.outputs['5001']).toEqual([5001, -5001]);
     expect(body.outputs['1']).toEqual([1, -1]);
+  });
+
+  it('cuts large outputs into parts of about half a megabyte, so that no turn of the event loop serializes more', async () => {
+    const detection = {
+      boxes: Array.from({ length: 20 }, (_, b) => [b / 40, b / 40, b / 20, b / 20]),
+      pre_softmax: Array.from({ length: 20 }, (_, b) => Array.from({ length: 81 }, (_, c) => Math.sin(b * 81 + c))),
+      scores: Array.from({ length: 20 }, (_, b) => Math.cos(b)),
+    };
+    const indices = Array.from({ length: 200 }, (_, i) => i);
+    const parts = await serializeInferResult({ outputs: indices.map(() => detection) }, indices);
+    const largest = Math.max(...parts.map((part) => part.length));
+    expect(largest).toBeLessThan(1.1 * 2 ** 19);
+    expect(parts.length).toBeGreaterThan(5);
+    expect(parts.join('')).toBe(`{"outputs":{${indices.map((i) => `"${i}":${JSON.stringify(detection)}`).join(',')}}}`);
   });
 
   it('names the first missing output even in a later part', async () => {

@@ -39,7 +39,7 @@ const CLOSE_MARGIN_MS = 1000;
 export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly posts: PostGate;
   private readonly jobRoutes: JobRouteGate;
-  private routes?: { globalPrefix: string; byPath: Map<string, Route>; base: string };
+  private routes?: { globalPrefix: string; byPath: Map<string, Route>; base: string; jobs: string };
   private readonly log: CallLogger;
   private adapterHost?: HttpAdapterHost;
 
@@ -148,9 +148,10 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
       );
       byPath.set(normalizePath(this.pathOf('health')), { allow: ['GET'] });
       byPath.set(normalizePath(this.pathOf('jobs')), { allow: ['GET'], jobs: true });
-      this.routes = { globalPrefix, byPath, base: normalizePath(endpointPath(this.appConfig, this.config)) };
+      const base = normalizePath(endpointPath(this.appConfig, this.config));
+      this.routes = { globalPrefix, byPath, base, jobs: normalizePath(this.pathOf('jobs')) };
     }
-    const jobs = normalizePath(this.pathOf('jobs'));
+    const { jobs } = this.routes;
     if (path.startsWith(`${jobs}/`) && !path.slice(jobs.length + 1).includes('/'))
       return { allow: ['GET', 'DELETE'], jobs: true };
     return this.routes.byPath.get(path);

@@ -6,41 +6,33 @@ import { OUTPUTS_CLOSE, OUTPUTS_OPEN } from '../answer.js';
 import { kindOf } from '../value-display.js';
 import { toJson } from './to-json.js';
 
-/** Decimal index, as a key of a JSON object: no sign, no leading zero, a safe integer. */
-const INDEX_KEY = /^(0|[1-9][0-9]{0,15})$/;
-
-type Entries = Array<[key: string, value: unknown]>;
+type Keyed = ArrayLike<unknown> | Map<unknown, unknown> | Record<string, unknown>;
 
 /**
  * The `@Test()` result as JSON `{predictions, labels}`, each keyed by test index (object, Map or
- * array), both on the same indices.
+ * array), both on the same indices. Checked in the order of the messages: the keys of both, then
+ * that they match, then every value.
  */
 export function serializeTestResult(result: unknown): string {
   const { predictions, labels } = fieldsOf(result, 'test', ['predictions', 'labels']);
-  const fast = numberListsJson(predictions, labels);
-  if (fast !== undefined) return fast;
-  const predicted = entriesByIndex(predictions, 'test predictions');
-  const labelled = entriesByIndex(labels, 'test labels');
-  const labelKeys = new Set(labelled.map(([key]) => key));
-  const unlabelled = predicted.filter(([key]) => !labelKeys.has(key));
-  if (unlabelled.length > 0 || predicted.length !== labelled.length) {
-    const predictedKeys = new Set(predicted.map(([key]) => key));
-    const unpredicted = labelled.filter(([key]) => !predictedKeys.has(key));
-    const problems = [
-      unlabelled.length && `${count(unlabelled.length, 'prediction')} without a label, first index ${unlabelled[0][0]}`,
-      unpredicted.length && `${count(unpredicted.length, 'label')} without a prediction, first index ${unpredicted[0][0]}`,
-    ].filter(Boolean);
-    throw new ResultContractError(`test returned predictions and labels for different indices: ${problems.join('; ')}`);
-  }
-  return `{"predictions":${objectJson(predicted, 'test prediction')}` + `,"labels":${objectJson(labelled, 'test label')}}`;
+  const predicted = indexKeys(predictions, 'test predictions');
+  const labelled = indexKeys(labels, 'test labels');
+  const mismatch = coverageMismatch(predicted, labelled);
+  if (mismatch) throw new ResultContractError(`test returned predictions and labels for different indices: ${mismatch}`);
+  return (
+    `{"predictions":${keyedJson(predictions as Keyed, predicted, 'test prediction')}` +
+    `,"labels":${keyedJson(labels as Keyed, labelled, 'test label')}}`
+  );
 }
 
 /**
- * Outputs serialized between two turns of the event loop. A 200,000-output answer takes some
- * 300 ms to write; in chunks of this size no turn takes more than a few, so the server keeps
- * answering /health and the 409s meanwhile.
+ * Outputs serialized between two turns of the event loop, at most so many outputs or so many
+ * characters of JSON, whichever comes first. A 200,000-output answer takes some 300 ms to write,
+ * and 5,000 detection outputs (20 boxes × 81 classes each) are 160 MB; in chunks this size no turn
+ * takes more than a few ms, so the server keeps answering /health and the 409s meanwhile.
  */
 const OUTPUTS_PER_CHUNK = 1000;
+const CHARACTERS_PER_CHUNK = 1 << 19;
 
 /**
  * The `@Infer()` result as JSON `{outputs}`, keyed by every requested index and no other (an
@@ -53,18 +45,24 @@ export async function serializeInferResult(result: unknown, unlabeled: number[])
   const parts = [OUTPUTS_OPEN];
   let missing = 0;
   let firstMissing = -1;
-  for (let start = 0; start < unlabeled.length; start += OUTPUTS_PER_CHUNK) {
+  for (let start = 0; start < unlabeled.length;) {
     if (start > 0) await yieldToEventLoop();
     const chunk: string[] = [];
-    for (let i = start; i < Math.min(start + OUTPUTS_PER_CHUNK, unlabeled.length); i++) {
+    let characters = 0;
+    let i = start;
+    for (; i < unlabeled.length && i < start + OUTPUTS_PER_CHUNK && characters < CHARACTERS_PER_CHUNK; i++) {
       const value = valueAt(i);
       if (value === undefined) {
         if (missing++ === 0) firstMissing = unlabeled[i];
         continue;
       }
-      chunk.push(`"${unlabeled[i]}":${toJson(value, `infer output for index ${unlabeled[i]}`)}`);
+      const json = toJson(value, 'infer output', unlabeled[i]);
+      characters += json.length;
+      // The comma before a later part goes on its first pair: the part stays one flat string.
+      chunk.push(`${chunk.length === 0 && parts.length > 1 ? ',' : ''}"${unlabeled[i]}":${json}`);
     }
-    if (chunk.length > 0) parts.push(parts.length > 1 ? `,${chunk.join(',')}` : chunk.join(','));
+    if (chunk.length > 0) parts.push(chunk.join(','));
+    start = i;
   }
   if (missing > 0) {
     throw new ResultContractError(
@@ -101,25 +99,6 @@ function extraOutput(outputs: unknown, unlabeled: number[]): string | undefined 
   return keys.length > unlabeled.length ? extraKeys(keys, unlabeled)[0] : undefined;
 }
 
-/**
- * The common case of a classifier, two arrays of class ids of one length, in one pass with no
- * intermediate pairs; anything else takes the general path.
- */
-function numberListsJson(predictions: unknown, labels: unknown): string | undefined {
-  if (!Array.isArray(predictions) || !Array.isArray(labels) || predictions.length !== labels.length) return undefined;
-  let p = '';
-  let l = '';
-  for (let i = 0; i < predictions.length; i++) {
-    const a = predictions[i];
-    const b = labels[i];
-    if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b)) return undefined;
-    const comma = i === 0 ? '' : ',';
-    p += `${comma}"${i}":${a}`;
-    l += `${comma}"${i}":${b}`;
-  }
-  return `{"predictions":{${p}},"labels":{${l}}}`;
-}
-
 function fieldsOf<K extends string>(result: unknown, method: string, fields: K[]): Record<K, unknown> {
   if (result === null || typeof result !== 'object') {
     throw new ResultContractError(`${method} must return {${fields.join(', ')}}, got ${kindOf(result)}`);
@@ -133,29 +112,105 @@ function fieldsOf<K extends string>(result: unknown, method: string, fields: K[]
   return record;
 }
 
-/** Keyed-by-index values as [decimal key, value] pairs; an array's position is its index. */
-function entriesByIndex(keyed: unknown, what: string): Entries {
-  const entries: Entries = [];
+/**
+ * The indices of test predictions or labels, as decimal keys in their order, those holding
+ * `undefined` left out (an array's hole, an absent field); an array's position is its index.
+ */
+function indexKeys(keyed: unknown, what: string): string[] {
+  const keys: string[] = [];
   if (isList(keyed)) {
-    for (let i = 0; i < keyed.length; i++) if (keyed[i] !== undefined) entries.push([String(i), keyed[i]]);
-    return entries;
+    for (let i = 0; i < keyed.length; i++) if (keyed[i] !== undefined) keys.push(String(i));
+    return keys;
   }
-  let pairs: Iterable<[unknown, unknown]>;
-  if (keyed instanceof Map) pairs = keyed;
-  else if (isPlainObject(keyed)) pairs = Object.entries(keyed);
-  else throw new ResultContractError(`${what} is ${kindOf(keyed)}, not an object, Map or array keyed by index`);
-  for (const [key, value] of pairs) {
-    const text = String(key);
-    if (!INDEX_KEY.test(text) || !Number.isSafeInteger(Number(text))) {
-      throw new ResultContractError(`${what} has the key ${JSON.stringify(text)}, which is not an index`);
+  if (keyed instanceof Map) {
+    let numbers = false;
+    let strings = false;
+    for (const [key, value] of keyed) {
+      if (value === undefined) continue;
+      if (typeof key === 'number') numbers = true;
+      else strings = true;
+      keys.push(indexKey(String(key), what));
     }
-    if (value !== undefined) entries.push([text, value]);
+    // Only a Map can hold one index twice, as the number 3 and the string '3'.
+    if (numbers && strings) {
+      const seen = new Set<string>();
+      for (const key of keys) {
+        if (seen.has(key)) throw new ResultContractError(`${what} has the index ${key} twice, as a number and as a string`);
+        seen.add(key);
+      }
+    }
+    return keys;
   }
-  return entries;
+  if (!isPlainObject(keyed)) {
+    throw new ResultContractError(`${what} is ${kindOf(keyed)}, not an object, Map or array keyed by index`);
+  }
+  for (const key of Object.keys(keyed)) if (keyed[key] !== undefined) keys.push(indexKey(key, what));
+  return keys;
 }
 
-function objectJson(entries: Entries, what: string): string {
-  return `{${entries.map(([key, value]) => `"${key}":${toJson(value, `${what} for index ${key}`)}`).join(',')}}`;
+/** `key` if it is a decimal index (no sign, no leading zero, a safe integer), else the error. */
+function indexKey(key: string, what: string): string {
+  const length = key.length;
+  let digits = length > 0 && length <= 16 && (key.charCodeAt(0) !== 48 || length === 1);
+  for (let i = 0; digits && i < length; i++) {
+    const code = key.charCodeAt(i);
+    digits = code >= 48 && code <= 57;
+  }
+  if (!digits || !Number.isSafeInteger(Number(key))) {
+    throw new ResultContractError(`${what} has the key ${JSON.stringify(key)}, which is not an index`);
+  }
+  return key;
+}
+
+/** What differs between the indices of predictions and labels, or '' when they are the same. */
+function coverageMismatch(predicted: string[], labelled: string[]): string {
+  // The usual case, both in the same order (arrays, objects): one pass, no sets.
+  if (predicted.length === labelled.length) {
+    let i = 0;
+    while (i < predicted.length && predicted[i] === labelled[i]) i++;
+    if (i === predicted.length) return '';
+  }
+  const labelKeys = new Set(labelled);
+  const predictedKeys = new Set(predicted);
+  const unlabelled = predicted.filter((key) => !labelKeys.has(key));
+  const unpredicted = labelled.filter((key) => !predictedKeys.has(key));
+  // The same sets listed in another order (a Map filled in another order) are the same indices.
+  if (unlabelled.length === 0 && unpredicted.length === 0 && predicted.length === labelled.length) return '';
+  return [
+    unlabelled.length && `${count(unlabelled.length, 'prediction')} without a label, first index ${unlabelled[0]}`,
+    unpredicted.length && `${count(unpredicted.length, 'label')} without a prediction, first index ${unpredicted[0]}`,
+  ]
+    .filter(Boolean)
+    .join('; ');
+}
+
+/**
+ * Keyed-by-index values as a JSON object on the checked `keys`. Built a pair at a time: for an
+ * object of class ids, faster than JSON.stringify, which takes its slow path on integer keys.
+ */
+function keyedJson(keyed: Keyed, keys: string[], what: string): string {
+  const parts = new Array<string>(keys.length);
+  let k = 0;
+  if (isList(keyed)) {
+    for (let i = 0; i < keyed.length; i++) {
+      const value = keyed[i];
+      if (value === undefined) continue;
+      parts[k++] = `"${i}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, i)}`;
+    }
+  } else if (keyed instanceof Map) {
+    for (const value of keyed.values()) {
+      if (value === undefined) continue;
+      parts[k] = `"${keys[k]}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, keys[k])}`;
+      k++;
+    }
+  } else {
+    for (; k < keys.length; k++) {
+      const key = keys[k];
+      const value = keyed[key];
+      parts[k] = `"${key}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, key)}`;
+    }
+  }
+  return `{${parts.join(',')}}`;
 }
 
 function count(n: number, noun: string): string {
