@@ -9,6 +9,7 @@ export default {
     // The sample imports the library by its package name, as a customer would;
     // in tests that name points at the sources.
     '^nestjs-alectio$': '<rootDir>/src/index.ts',
+    '^nestjs-alectio/simulator$': '<rootDir>/src/simulator/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: {

@@ -26,6 +26,8 @@ const SERVERS = {
   'nest plain, logger on': ['nest-plain.mjs', { BENCH_LOGGER: '1' }],
   library: ['library.mjs', {}],
   'library, logger on': ['library.mjs', { BENCH_LOGGER: '1' }],
+  'library, JSON logger': ['library.mjs', { BENCH_LOGGER: 'json' }],
+  "library, logger ['error', 'warn']": ['library.mjs', { BENCH_LOGGER: 'warn' }],
   // The customer's view: the packed package in an app folder of its own, forRoot() with no
   // options, Nest's default logger (library.mjs with BENCH_LOGGER=1 is exactly that app).
   'customer app': ['customer app', { BENCH_LOGGER: '1' }],
@@ -83,8 +85,16 @@ async function start(name, extraEnv = {}) {
   // Resolves undefined if the server dies first (bare Node past V8's string cap does).
   const ask = (message) =>
     new Promise((resolve) => {
-      child.once('message', resolve);
-      child.once('exit', () => resolve(undefined));
+      const answered = (answer) => {
+        child.off('exit', died);
+        resolve(answer);
+      };
+      const died = () => {
+        child.off('message', answered);
+        resolve(undefined);
+      };
+      child.once('message', answered);
+      child.once('exit', died);
       child.send(message);
     });
   const alive = () => child.exitCode === null && child.signalCode === null;

@@ -1,26 +1,39 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { AlectioModule } from 'nestjs-alectio';
 
-import { DigitsDataset } from './digits.dataset.js';
+import { DetectionModule } from './detection/detection.module.js';
 import { DigitsModule } from './digits.module.js';
 import { SampleConfig } from './sample.config.js';
+import { SAMPLE_POOL, type SamplePool } from './sample.pool.js';
+import { SampleConfigModule } from './sample-config.module.js';
 
-@Module({
-  imports: [
-    DigitsModule,
-    AlectioModule.forRootAsync({
-      imports: [DigitsModule],
-      inject: [SampleConfig, DigitsDataset],
-      useFactory: (config: SampleConfig, digits: DigitsDataset) => ({
-        token: config.token,
-        poolSize: digits.pool.size,
-        jobsDatabase: config.jobsDatabase,
-        shutdownGraceMs: config.shutdownGraceMs,
-        distributed: config.redisUrl
-          ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize }
-          : undefined,
-      }),
-    }),
-  ],
-})
-export class AppModule {}
+const SAMPLES = { digits: DigitsModule, detection: DetectionModule };
+
+/** The sample that `ALECTIO_SAMPLE` names (`digits` by default, or `detection`), served by nestjs-alectio. */
+@Module({})
+export class AppModule {
+  static forSample(config = new SampleConfig()): DynamicModule {
+    const sample = SAMPLES[config.sample];
+    return {
+      module: AppModule,
+      imports: [
+        SampleConfigModule.register(config),
+        sample,
+        AlectioModule.forRootAsync({
+          imports: [sample],
+          inject: [SAMPLE_POOL],
+          useFactory: (pool: SamplePool) => ({
+            token: config.token,
+            poolSize: pool.size,
+            task: pool.task,
+            jobsDatabase: config.jobsDatabase,
+            shutdownGraceMs: config.shutdownGraceMs,
+            distributed: config.redisUrl
+              ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize }
+              : undefined,
+          }),
+        }),
+      ],
+    };
+  }
+}

@@ -28,9 +28,10 @@ export class CheckpointStore {
     this.removeStaleTemporaries();
   }
 
-  async save(name: string, weights: Float64Array, labeledCount: number): Promise<void> {
+  /** Saves `weights` under `name`, tagged with the model's `format` (`softmax-regression/1`, `grid-detector/1`). */
+  async save(name: string, weights: Float64Array, labeledCount: number, format: string): Promise<void> {
     const file = this.pathOf(name);
-    const json = JSON.stringify({ format: 'softmax-regression/1', labeled_count: labeledCount, weights: Array.from(weights) });
+    const json = JSON.stringify({ format, labeled_count: labeledCount, weights: Array.from(weights) });
     // Written aside, flushed, then renamed: a test or infer never reads half a checkpoint, and a
     // crash leaves the old checkpoint or the new one, not an empty file under the name.
     const temporary = join(this.dir, `.${randomUUID()}.tmp`);
@@ -48,7 +49,8 @@ export class CheckpointStore {
     }
   }
 
-  async load(name: string): Promise<Float64Array> {
+  /** The weights saved under `name`, which must be a checkpoint of the model `format`. */
+  async load(name: string, format: string): Promise<Float64Array> {
     const file = this.pathOf(name);
     let text: string;
     try {
@@ -60,11 +62,16 @@ export class CheckpointStore {
       }
       throw withCause(`could not load checkpoint "${name}": ${reasonOf(error)}`, error);
     }
-    let weights: unknown;
+    let saved: { weights?: unknown; format?: unknown } | null;
     try {
-      weights = (JSON.parse(text) as { weights?: unknown } | null)?.weights;
+      saved = JSON.parse(text) as typeof saved;
     } catch (error) {
       throw withCause(`could not load checkpoint "${name}": it is not a checkpoint of this sample (not valid JSON)`, error);
+    }
+    const weights = saved?.weights;
+    // Checkpoints of the digits sample written before the format was checked carry it too.
+    if (saved?.format !== undefined && saved.format !== format) {
+      throw new Error(`could not load checkpoint "${name}": it is a ${String(saved.format)} checkpoint, not ${format}`);
     }
     if (!Array.isArray(weights) || !weights.every((w) => typeof w === 'number')) {
       throw new Error(`could not load checkpoint "${name}": it is not a checkpoint of this sample (no list of weights)`);

@@ -7,8 +7,8 @@ const require = createRequire(import.meta.url);
 /** Pixels per image: the 28x28 handwritten digits of the `mnist` package, scaled to 0..1. */
 export const FEATURES = 28 * 28;
 export const CLASSES = 10;
-const POOL_PER_DIGIT = 700;
-const TEST_PER_DIGIT = 150;
+export const POOL_PER_DIGIT = 700;
+export const TEST_PER_DIGIT = 150;
 
 /** Images as one flat array of FEATURES values each, and their digit. */
 export interface DigitSplit {
@@ -30,13 +30,21 @@ export class DigitsDataset {
   readonly test: DigitSplit;
 
   constructor() {
-    const raw: number[][] = [];
-    for (let digit = 0; digit < CLASSES; digit++) {
-      raw.push((require(`mnist/src/digits/${digit}.json`) as { data: number[] }).data);
-    }
+    const raw = mnistDigits();
     this.pool = split(raw, 0, POOL_PER_DIGIT);
     this.test = split(raw, POOL_PER_DIGIT, TEST_PER_DIGIT);
   }
+}
+
+/**
+ * The `mnist` package's digits: per digit, its images one after the other (FEATURES values each,
+ * 0..1). Per digit, images 0-699 are the training pool's and 700-849 the test split's, in this
+ * sample and in the detection sample's scenes.
+ */
+export function mnistDigits(): number[][] {
+  const raw: number[][] = [];
+  for (let digit = 0; digit < CLASSES; digit++) raw.push((require(`mnist/src/digits/${digit}.json`) as { data: number[] }).data);
+  return raw;
 }
 
 function split(raw: number[][], first: number, perDigit: number): DigitSplit {

@@ -3,11 +3,20 @@ import { Module } from '@nestjs/common';
 import { CheckpointStore } from './checkpoint.store.js';
 import { DigitsDataset } from './digits.dataset.js';
 import { DigitsModel } from './digits.model.js';
-import { SampleConfig } from './sample.config.js';
+import { SAMPLE_POOL } from './sample.pool.js';
 
-/** The customer's own model, data and settings; nothing here knows about HTTP. */
+/** The digits sample's model and data (the default); nothing here knows about HTTP. */
 @Module({
-  providers: [{ provide: SampleConfig, useFactory: () => new SampleConfig() }, DigitsDataset, CheckpointStore, DigitsModel],
-  exports: [SampleConfig, DigitsDataset],
+  providers: [
+    DigitsDataset,
+    CheckpointStore,
+    DigitsModel,
+    {
+      provide: SAMPLE_POOL,
+      useFactory: (digits: DigitsDataset) => ({ size: digits.pool.size, task: 'classification' }),
+      inject: [DigitsDataset],
+    },
+  ],
+  exports: [SAMPLE_POOL, DigitsDataset],
 })
 export class DigitsModule {}

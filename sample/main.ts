@@ -8,16 +8,19 @@ import { SampleConfig } from './sample.config.js';
 
 async function bootstrap(): Promise<void> {
   // A worker of a distributed pool (`npm run worker`) serves no HTTP: it takes work from Redis.
-  if (new SampleConfig().role === 'worker') {
-    const worker = await NestFactory.createApplicationContext(AppModule);
+  const config = new SampleConfig();
+  if (config.role === 'worker') {
+    const worker = await NestFactory.createApplicationContext(AppModule.forSample(config));
     worker.enableShutdownHooks();
     return;
   }
-  const app = await NestFactory.create(AppModule);
+  const app = await NestFactory.create(AppModule.forSample(config));
   app.enableShutdownHooks();
-  const { port, host, token, checkpointDir } = app.get(SampleConfig);
+  const { sample, port, host, token, checkpointDir } = config;
   await app.listen(port, host);
-  new Logger('Sample').log(`serving on ${host}:${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`);
+  new Logger('Sample').log(
+    `serving the ${sample} sample on ${host}:${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`,
+  );
 }
 
 void bootstrap();

@@ -1,7 +1,12 @@
 import { join, resolve } from 'node:path';
 
+/** The samples: digit classification (the default) and digit detection in scenes. */
+export type SampleName = 'digits' | 'detection';
+
 /** The sample's settings, read from the environment. */
 export class SampleConfig {
+  /** `ALECTIO_SAMPLE`: which sample to serve, `digits` (the default) or `detection`. */
+  readonly sample: SampleName;
   /** `PORT`, 5000 by default. */
   readonly port: number;
   /** `ALECTIO_TOKEN`: the bearer token the platform must send; unset turns authentication off. */
@@ -28,6 +33,11 @@ export class SampleConfig {
   readonly inferChunkSize?: number;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
+    const sample = env.ALECTIO_SAMPLE || 'digits';
+    if (sample !== 'digits' && sample !== 'detection') {
+      throw new Error(`ALECTIO_SAMPLE must be "digits" or "detection", got "${sample}"`);
+    }
+    this.sample = sample;
     this.port = Number(env.PORT || 5000);
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new Error(`PORT must be a port number, got "${env.PORT}"`);

@@ -1,6 +1,7 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 import { CLASSES, DigitSplit, FEATURES } from './digits.dataset.js';
+import { mulberry32, shuffle } from './seeded-random.js';
 
 const STRIDE = FEATURES + 1; // weights of one class, then its bias
 
@@ -97,23 +98,4 @@ export class SoftmaxRegression {
       gradient[w + FEATURES] += error;
     }
   }
-}
-
-function shuffle(order: Int32Array, random: () => number): void {
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-}
-
-// A small seeded generator: the same labeled set and seed give the same model.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

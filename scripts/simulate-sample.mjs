@@ -1,6 +1,7 @@
-// npm run simulate:sample — the simulator against the sample: entropy and random, three seeds
-// each, one comparison report in reports/sample/. Expects `nest build` to have run (the npm
-// script does it).
+// npm run simulate:sample — the simulator against the digits sample: entropy and random, three
+// seeds each, one comparison report in reports/sample/. npm run simulate:detection — the same
+// against the detection sample (`--sample detection`), in reports/detection/. Expects
+// `nest build` to have run (the npm scripts do it); further arguments go to the simulator.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,10 +16,21 @@ const freePort = () =>
     });
   });
 
+const given = process.argv.slice(2);
+const at = given.indexOf('--sample');
+const sample = at >= 0 ? given.splice(at, 2)[1] : 'digits';
+// Per sample: its budgets (the detector trains slower per image), and where the report goes.
+const SETTINGS = {
+  digits: { initial: '100', batch: '100', loops: '6', out: 'reports/sample' },
+  detection: { initial: '100', batch: '150', loops: '5', out: 'reports/detection' },
+};
+if (!SETTINGS[sample]) throw new Error(`--sample ${sample} is not one of ${Object.keys(SETTINGS).join(', ')}`);
+const settings = SETTINGS[sample];
+
 const port = await freePort();
 const checkpoints = mkdtempSync(join(tmpdir(), 'alectio-sample-ckpt-'));
 const server = spawn(process.execPath, ['dist/sample/main.js'], {
-  env: { ...process.env, PORT: String(port), ALECTIO_CKPT_DIR: checkpoints, ALECTIO_TOKEN: '' },
+  env: { ...process.env, PORT: String(port), ALECTIO_CKPT_DIR: checkpoints, ALECTIO_TOKEN: '', ALECTIO_SAMPLE: sample },
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 const url = `http://127.0.0.1:${port}`;
@@ -37,18 +49,18 @@ try {
     '--url',
     url,
     '--initial',
-    '100',
+    settings.initial,
     '--batch',
-    '100',
+    settings.batch,
     '--loops',
-    '6',
+    settings.loops,
     '--strategy',
     'entropy,random',
     '--seed',
     '1,2,3',
     '--out',
-    'reports/sample',
-    ...process.argv.slice(2),
+    settings.out,
+    ...given,
   ];
   const simulator = spawn(process.execPath, ['dist/src/simulator/cli.js', ...args], { stdio: 'inherit' });
   process.exitCode = await new Promise((resolve) => simulator.on('exit', (code) => resolve(code ?? 1)));

@@ -11,6 +11,7 @@ export type {
   AlectioCallbackOptions,
   AlectioDistributedOptions,
   AlectioModuleOptions,
+  AlectioTask,
 } from './interfaces/alectio-options.interface.js';
 export type { InferResult, Keyed, Scores, TestResult } from './interfaces/alectio-results.interface.js';
 export { SIGNATURE_HEADER, signBody, verifySignature } from './jobs/callback.signature.js';

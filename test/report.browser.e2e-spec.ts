@@ -55,6 +55,7 @@ describe('the HTML report in a real headless browser', () => {
 
   it('draws one point per loop of every run, inside the chart, with the network off', async () => {
     const config: SimulationConfig = {
+      task: 'classification',
       url: 'http://127.0.0.1:5000',
       pool_size: 1000,
       initial: 100,

@@ -239,10 +239,10 @@ describe('CheckpointStore#save, through its own API', () => {
       seen.push(readdirSync(dir).map((name) => (name.endsWith('.tmp') ? '<temporary>' : name)));
       return sync.call(this);
     });
-    await store.save('ckpt_0', weights, 3);
+    await store.save('ckpt_0', weights, 3, 'softmax-regression/1');
     // First the file, while it is still aside; then the folder, holding the renamed checkpoint.
     expect(seen).toEqual([['<temporary>'], ['ckpt_0']]);
-    expect(Array.from(await store.load('ckpt_0'))).toEqual([0.5, -1, 2]);
+    expect(Array.from(await store.load('ckpt_0', 'softmax-regression/1'))).toEqual([0.5, -1, 2]);
   });
 
   it('removes the temporary file when the write fails, and names the cause, not the path', async () => {
@@ -252,7 +252,7 @@ describe('CheckpointStore#save, through its own API', () => {
       syscall: 'write',
     });
     jest.spyOn(handleMethods, 'writeFile').mockRejectedValue(full);
-    const error = await store.save('ckpt_1', weights, 3).catch((rejection: Error) => rejection);
+    const error = await store.save('ckpt_1', weights, 3, 'softmax-regression/1').catch((rejection: Error) => rejection);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toBe('could not save checkpoint "ckpt_1": no space left on device (ENOSPC)');
     // The cause, with its path, for the server's log.
@@ -264,7 +264,7 @@ describe('CheckpointStore#save, through its own API', () => {
   it('removes the temporary file when the fsync fails', async () => {
     const io = Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO', errno: -5, syscall: 'fsync' });
     jest.spyOn(handleMethods, 'sync').mockRejectedValue(io);
-    await expect(store.save('ckpt_2', weights, 3)).rejects.toHaveProperty(
+    await expect(store.save('ckpt_2', weights, 3, 'softmax-regression/1')).rejects.toHaveProperty(
       'message',
       'could not save checkpoint "ckpt_2": i/o error (EIO)',
     );

@@ -36,7 +36,12 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
 
   it('reports its pool on /health without a token, and creates its checkpoint folder', async () => {
     const res = await request(url).get('/health').expect(200);
-    expect(res.body).toEqual({ status: 200, handlers: { train: true, test: true, infer: true }, pool_size: 7000 });
+    expect(res.body).toEqual({
+      status: 200,
+      handlers: { train: true, test: true, infer: true },
+      pool_size: 7000,
+      task: 'classification',
+    });
     expect(existsSync(checkpoints)).toBe(true);
   });
 

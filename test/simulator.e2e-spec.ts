@@ -6,6 +6,7 @@ import { PassThrough } from 'node:stream';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 
+import type { ClassificationMetrics } from '../src/simulator/metrics.js';
 import type { SimulationReport } from '../src/simulator/report.model.js';
 import { simulateCommand } from '../src/simulator/simulate.command.js';
 import { RunningSample, startSample } from './fixtures/sample.app.js';
@@ -96,6 +97,7 @@ describe('nestjs-alectio simulate', () => {
       loops: 3,
       strategies: ['entropy', 'random'],
       seeds: [1],
+      task: 'classification', // the sample's /health says so
     });
     expect(report.runs.map((r) => [r.strategy, r.seed, r.loops.length])).toEqual([
       ['entropy', 1, 3],
@@ -116,7 +118,7 @@ describe('nestjs-alectio simulate', () => {
           labeled.add(index);
         }
         expect(loop.metrics.samples).toBe(1500);
-        expect(loop.metrics.accuracy).toBeGreaterThan(0.3);
+        expect((loop.metrics as ClassificationMetrics).accuracy).toBeGreaterThan(0.3);
         expect(loop.metrics.confusion).toHaveLength(10);
         expect(loop.sizes.infer.response).toBeGreaterThan(loop.sizes.infer.request);
         expect(loop.timings.train).toBeGreaterThan(0);

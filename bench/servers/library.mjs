@@ -2,7 +2,7 @@
 // also copies this file into an app of its own with the packed package: the customer's view.
 import 'reflect-metadata';
 
-import { Injectable, Module } from '@nestjs/common';
+import { ConsoleLogger, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AlectioModule, Infer, Test, Train } from 'nestjs-alectio';
 
@@ -32,7 +32,9 @@ class BenchModule {}
 Module({ imports: [AlectioModule.forRoot()], providers: [BenchModel] })(BenchModule);
 
 await reportOverIpc();
-// BENCH_LOGGER=1: Nest's default console logger, so the module's one line per call is written.
-const app = await NestFactory.create(BenchModule, process.env.BENCH_LOGGER === '1' ? {} : { logger: false });
+// BENCH_LOGGER=1: Nest's default console logger, so the module's one line per call is written;
+// BENCH_LOGGER=json: its JSON form; BENCH_LOGGER=warn: the 'log' level off (no line per success).
+const LOGGERS = { 1: {}, json: { logger: new ConsoleLogger({ json: true }) }, warn: { logger: ['error', 'warn'] } };
+const app = await NestFactory.create(BenchModule, LOGGERS[process.env.BENCH_LOGGER] ?? { logger: false });
 await app.listen(Number(process.env.PORT), '127.0.0.1');
 listening(Number(process.env.PORT));

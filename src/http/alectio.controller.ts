@@ -52,7 +52,7 @@ export class AlectioController {
   @Get('health')
   health(@Res() res: Response): void {
     const handlers = { train: this.registry.has('train'), test: this.registry.has('test'), infer: this.registry.has('infer') };
-    sendJson(res, 200, healthAnswer(handlers, this.config.poolSize));
+    sendJson(res, 200, healthAnswer(handlers, this.config.poolSize, this.config.task));
   }
 
   @Post('train')

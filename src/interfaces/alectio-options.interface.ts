@@ -25,6 +25,14 @@ export interface AlectioModuleOptions {
    */
   poolSize?: number;
   /**
+   * The ML task the methods serve, reported by `GET /health` (`"task"`). With a task set, every
+   * result value is checked against its shape before it is sent (a 500 naming the index and the
+   * rule otherwise): `'classification'` wants integer class ids and output lists of one length,
+   * `'detection'` PROTOCOL.md's `{boxes, objects, scores}` and `{boxes, pre_softmax, scores}`.
+   * Unset (the default): nothing is checked beyond PROTOCOL.md's general rules.
+   */
+  task?: AlectioTask;
+  /**
    * Rule a checkpoint name (`ckpt_file`, `resume_from`) must follow. Default: PROTOCOL.md's
    * plain file name (1 to 255 characters of `A-Z a-z 0-9 . _ -`, not starting with `.`).
    * A function returns `true` to accept. Loosen it only if your methods confine the path
@@ -83,3 +91,6 @@ export interface AlectioCallbackOptions {
   /** How long one attempt may take. Default 10 s. */
   timeoutMs?: number;
 }
+
+/** The ML tasks whose result shapes the module can check. */
+export type AlectioTask = 'classification' | 'detection';

@@ -6,6 +6,7 @@ import type {
   AlectioCallbackOptions,
   AlectioDistributedOptions,
   AlectioModuleOptions,
+  AlectioTask,
 } from '../interfaces/alectio-options.interface.js';
 import { closest } from './closest-name.js';
 
@@ -25,6 +26,7 @@ export interface ResolvedOptions {
   /** In bytes (a string such as `'64mb'` is converted). */
   bodyLimit: number;
   poolSize: number | null;
+  task: AlectioTask | null;
   checkpointName: RegExp | ((name: string) => boolean);
   jobsDatabase: string | undefined;
   callback: Required<AlectioCallbackOptions> | undefined;
@@ -49,6 +51,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> =
     'token',
     'bodyLimit',
     'poolSize',
+    'task',
     'checkpointName',
     'jobsDatabase',
     'callback',
@@ -67,6 +70,8 @@ const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> =
   ] satisfies (keyof AlectioDistributedOptions)[],
 };
 
+const TASKS = ['classification', 'detection'] as const satisfies readonly AlectioTask[];
+
 // What the `bytes` package understands. Anything else it would read as a bare number:
 // '64MiB' would become a 64-byte limit.
 const BYTES = /^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb)?\s*$/i;
@@ -83,7 +88,8 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     );
   }
   unknownNames(options, KNOWN.options, '', problems);
-  const { prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed } = options;
+  const { prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed } =
+    options;
   if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
   if (token !== undefined && token !== null && typeof token !== 'string')
     problems.push(`token must be a string, got ${typeof token}`);
@@ -98,6 +104,9 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
   }
   if (poolSize !== undefined && poolSize !== null && !(Number.isSafeInteger(poolSize) && poolSize > 0)) {
     problems.push(`poolSize must be a positive integer, got ${JSON.stringify(poolSize)}`);
+  }
+  if (task !== undefined && task !== null && !(TASKS as readonly unknown[]).includes(task)) {
+    problems.push(`task must be ${TASKS.map((name) => `'${name}'`).join(' or ')}, got ${JSON.stringify(task)}`);
   }
   if (checkpointName !== undefined && !(checkpointName instanceof RegExp) && typeof checkpointName !== 'function') {
     problems.push('checkpointName must be a RegExp or a function (name) => boolean');
@@ -120,6 +129,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     token: token || undefined,
     bodyLimit: typeof bodyLimit === 'string' ? Math.floor(bytes.parse(bodyLimit) ?? 0) : (bodyLimit ?? DEFAULTS.bodyLimit),
     poolSize: poolSize ?? null,
+    task: task ?? null,
     checkpointName: checkpointName ?? DEFAULTS.checkpointName,
     jobsDatabase,
     callback:

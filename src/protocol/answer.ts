@@ -66,9 +66,14 @@ export function acceptedAnswer(jobId: string, statusUrl: string): string {
   return JSON.stringify({ status: 202, job_id: jobId, status_url: statusUrl });
 }
 
-/** `GET /health`: which methods are registered, and the pool size where one is configured. */
-export function healthAnswer(handlers: Record<string, boolean>, poolSize: number | null): string {
-  return JSON.stringify({ status: 200, handlers, pool_size: poolSize });
+/**
+ * `GET /health`: which methods are registered, the pool size where one is configured, and the
+ * task where one is set (no `task` field otherwise: without one, the answer is PROTOCOL.md's).
+ */
+export function healthAnswer(handlers: Record<string, boolean>, poolSize: number | null, task: string | null): string {
+  return JSON.stringify(
+    task ? { status: 200, handlers, pool_size: poolSize, task } : { status: 200, handlers, pool_size: poolSize },
+  );
 }
 
 /** An error answer: `{status, error, message}`. */

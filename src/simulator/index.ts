@@ -7,6 +7,12 @@ export { runLoops } from './loop.simulator.js';
 export type { LoopEvents, LoopRecord, Phase, RunRecord, RunSettings } from './loop.simulator.js';
 /** `classificationMetrics`: accuracy, per-class precision/recall/F1 and the confusion matrix of a /test answer. */
 export { classificationMetrics } from './metrics.js';
+/** Detection metrics: mAP at IoU 0.5 (VOC), COCO mAP, AP per class, the confusion with background. */
+export type { DetectionMetrics } from './detection-metrics.js';
+export { averagePrecision, detectionMetrics, iou } from './detection-metrics.js';
+/** The tasks scored, and each one's headline figure (accuracy, mAP@0.5). */
+export type { LoopMetrics, SimulatedTask } from './headline.js';
+export { HEADLINE, headline, TASKS } from './headline.js';
 /** What `classificationMetrics` returns. */
 export type { ClassificationMetrics } from './metrics.js';
 /** `ProtocolClient`: the platform's side of the HTTP protocol; `SimulationError`: a server that broke it. */
@@ -14,9 +20,9 @@ export { ProtocolClient, SimulationError } from './protocol.client.js';
 /** One answer of the server, with its sizes and its duration. */
 export type { Exchange } from './protocol.client.js';
 /** The query strategies: `STRATEGIES`, `selectNext` (the next batch), `uncertainty`, `softmax`, `logitsOf`. */
-export { logitsOf, selectNext, softmax, STRATEGIES, uncertainty } from './query-strategies.js';
+export { AGGREGATES, logitsOf, preSoftmaxRowsOf, selectNext, softmax, STRATEGIES, uncertainty } from './query-strategies.js';
 /** The name of a query strategy. */
-export type { StrategyName } from './query-strategies.js';
+export type { Aggregate, SelectionSettings, StrategyName } from './query-strategies.js';
 /** `reportHtml`: the report as a self-contained HTML page, the learning curve and the tables. */
 export { reportHtml } from './report.html.js';
 /** `summaryMarkdown`: the report's summary as the Markdown table the command prints. */

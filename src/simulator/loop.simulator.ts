@@ -1,7 +1,9 @@
 import { isPlainObject } from '../util/value-guards.js';
-import { ClassificationMetrics, classificationMetrics } from './metrics.js';
+import { detectionMetrics } from './detection-metrics.js';
+import type { LoopMetrics, SimulatedTask } from './headline.js';
+import { classificationMetrics } from './metrics.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
-import { logitsOf, selectNext, StrategyName } from './query-strategies.js';
+import { type Aggregate, logitsOf, preSoftmaxRowsOf, selectNext, StrategyName } from './query-strategies.js';
 import { sample, seededRandom } from './seeded-random.js';
 
 /** The four steps of a loop, in order: what the progress line shows and `timings` measures. */
@@ -17,6 +19,10 @@ export interface RunSettings {
   loops: number;
   strategy: StrategyName;
   seed: number;
+  /** What the outputs are and how /test is scored (`classification` when not given). */
+  task?: SimulatedTask;
+  /** For detection: how the boxes' uncertainties make an image's (`max` when not given). */
+  aggregate?: Aggregate;
 }
 
 /** One loop as the report records it. */
@@ -27,7 +33,8 @@ export interface LoopRecord {
   labeled_count: number;
   /** The indices chosen at the end of this loop, to be labeled for the next. */
   selected: number[];
-  metrics: ClassificationMetrics;
+  /** Classification metrics, or detection metrics (`map50`...) for a detection run. */
+  metrics: LoopMetrics;
   /** Wall time of each phase, in milliseconds. */
   timings: Record<Phase, number>;
   /** Bytes of each request and answer. */
@@ -57,6 +64,8 @@ export interface LoopEvents {
  */
 export async function runLoops(client: ProtocolClient, settings: RunSettings, events: LoopEvents = {}): Promise<RunRecord> {
   const random = seededRandom(settings.seed);
+  const task = settings.task ?? 'classification';
+  const selection = { task, aggregate: settings.aggregate ?? 'max' };
   const all = Array.from({ length: settings.poolSize }, (_, i) => i);
   const labeled = new Set(sample(all, settings.initial, random));
   const run: RunRecord = {
@@ -76,16 +85,16 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
 
     events.phase?.(loop, 'test');
     const test = await client.post<{ predictions?: unknown; labels?: unknown }>('/test', { ckpt_file: ckpt });
-    const metrics = metricsOf(test.body);
+    const metrics = metricsOf(test.body, task);
 
     events.phase?.(loop, 'infer');
     const unlabeled = all.filter((i) => !labeled.has(i));
     const infer = await client.post<{ outputs?: unknown }>('/infer', { unlabeled, ckpt_file: ckpt });
-    const outputs = outputsOf(infer.body, unlabeled);
+    const outputs = outputsOf(infer.body, unlabeled, task);
 
     events.phase?.(loop, 'select');
     const selectStarted = performance.now();
-    const selected = selectNext(settings.strategy, outputs, settings.batch, random);
+    const selected = selectNext(settings.strategy, outputs, settings.batch, random, selection);
     for (const index of selected) labeled.add(index);
     const selectMs = performance.now() - selectStarted;
 
@@ -109,7 +118,7 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
   return run;
 }
 
-function metricsOf(body: { predictions?: unknown; labels?: unknown }): ClassificationMetrics {
+function metricsOf(body: { predictions?: unknown; labels?: unknown }, task: SimulatedTask): LoopMetrics {
   const { predictions, labels } = body;
   if (!isPlainObject(predictions) || !isPlainObject(labels)) {
     throw new SimulationError('POST /test broke the protocol: the answer needs "predictions" and "labels" objects');
@@ -124,13 +133,16 @@ function metricsOf(body: { predictions?: unknown; labels?: unknown }): Classific
     );
   }
   try {
-    return classificationMetrics(predictions, labels);
+    return task === 'detection' ? detectionMetrics(predictions, labels) : classificationMetrics(predictions, labels);
   } catch (error) {
-    throw new SimulationError(`POST /test: ${(error as Error).message}; the simulator's metrics are for classification`);
+    const other = task === 'detection' ? 'classification' : 'detection';
+    throw new SimulationError(
+      `POST /test: ${(error as Error).message}; the simulator scores this run as ${task} (--task ${other} for the other)`,
+    );
   }
 }
 
-function outputsOf(body: { outputs?: unknown }, unlabeled: number[]): Map<number, unknown> {
+function outputsOf(body: { outputs?: unknown }, unlabeled: number[], task: SimulatedTask): Map<number, unknown> {
   const { outputs } = body;
   if (!isPlainObject(outputs)) throw new SimulationError('POST /infer broke the protocol: the answer has no "outputs" object');
   const map = new Map<number, unknown>();
@@ -154,7 +166,8 @@ function outputsOf(body: { outputs?: unknown }, unlabeled: number[]): Map<number
   // Checked before selecting: even random selection must not follow a malformed answer.
   for (const [index, output] of map) {
     try {
-      logitsOf(output, index);
+      if (task === 'detection') preSoftmaxRowsOf(output, index);
+      else logitsOf(output, index);
     } catch (error) {
       throw new SimulationError(`POST /infer broke the protocol: ${(error as Error).message}`);
     }

@@ -33,29 +33,72 @@ export function uncertainty(strategy: Exclude<StrategyName, 'random'>, logits: r
   }
 }
 
+/** How a detection output's box uncertainties make the image's: the largest, the mean or the sum. */
+export const AGGREGATES = ['max', 'mean', 'sum'] as const;
+export type Aggregate = (typeof AGGREGATES)[number];
+
+/** What an output is: a classifier's logits, or a detector's boxes with a pre-softmax row each. */
+export interface SelectionSettings {
+  task: 'classification' | 'detection';
+  aggregate: Aggregate;
+}
+
 /**
  * The `count` indices to label next. Random draws with the seeded generator; the others take
- * the most uncertain first, ties broken by the smaller index, so a run can be repeated.
+ * the most uncertain first, ties broken by the smaller index, so a run can be repeated. A
+ * detection output scores each box by the softmax of its pre-softmax row, aggregated per image;
+ * an image with no box scores 0 (nothing in it is uncertain to the model), so it comes last.
  */
 export function selectNext(
   strategy: StrategyName,
   outputs: ReadonlyMap<number, unknown>,
   count: number,
   random: () => number,
+  settings: SelectionSettings = { task: 'classification', aggregate: 'max' },
 ): number[] {
   const candidates = [...outputs.keys()].sort((a, b) => a - b);
   if (strategy === 'random') return sample(candidates, count, random);
-  const scored = candidates.map((index) => ({ index, score: uncertainty(strategy, logitsOf(outputs.get(index), index)) }));
+  const scoreOf = (index: number): number => {
+    const output = outputs.get(index);
+    if (settings.task === 'classification') return uncertainty(strategy, logitsOf(output, index));
+    const rows = preSoftmaxRowsOf(output, index);
+    if (rows.length === 0) return 0;
+    const each = rows.map((row) => uncertainty(strategy, row));
+    const sum = each.reduce((a, b) => a + b, 0);
+    return settings.aggregate === 'max' ? Math.max(...each) : settings.aggregate === 'sum' ? sum : sum / each.length;
+  };
+  const scored = candidates.map((index) => ({ index, score: scoreOf(index) }));
   scored.sort((a, b) => b.score - a.score || a.index - b.index);
   return scored.slice(0, count).map((s) => s.index);
 }
 
-/** The logits in an output: a list of numbers, or the `pre_softmax` of a detection output. */
+/** The logits in a classification output: a list of numbers. */
 export function logitsOf(output: unknown, index: number): number[] {
-  const preSoftmax = (output as { pre_softmax?: unknown } | null)?.pre_softmax;
-  const list = Array.isArray(output) ? output : Array.isArray(preSoftmax) ? preSoftmax.flat() : undefined;
-  if (!list || list.length === 0 || !list.every((v) => typeof v === 'number' && Number.isFinite(v))) {
+  if (!Array.isArray(output) || output.length === 0 || !output.every(isFiniteNumber)) {
     throw new Error(`infer output for index ${index} is not a list of logits (numbers)`);
   }
-  return list as number[];
+  return output as number[];
+}
+
+/**
+ * The pre-softmax rows of a detection output `{boxes, pre_softmax, scores}`, one per box, each
+ * a non-empty list of numbers; `[]` for an image with no box, a valid output.
+ */
+export function preSoftmaxRowsOf(output: unknown, index: number): number[][] {
+  const { boxes, pre_softmax: rows } = (output ?? {}) as { boxes?: unknown; pre_softmax?: unknown };
+  const valid =
+    Array.isArray(boxes) &&
+    Array.isArray(rows) &&
+    rows.length === boxes.length &&
+    rows.every((row) => Array.isArray(row) && row.length > 0 && row.every(isFiniteNumber));
+  if (!valid) {
+    throw new Error(
+      `infer output for index ${index} is not a detection output {boxes, pre_softmax, scores} with one row of numbers per box`,
+    );
+  }
+  return rows as number[][];
+}
+
+function isFiniteNumber(value: unknown): boolean {
+  return typeof value === 'number' && Number.isFinite(value);
 }

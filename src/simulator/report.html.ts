@@ -1,4 +1,5 @@
 import { percent } from './format.js';
+import { HEADLINE, headline, type SimulatedTask } from './headline.js';
 import type { RunRecord } from './loop.simulator.js';
 import type { StrategyName } from './query-strategies.js';
 import type { SimulationReport } from './report.model.js';
@@ -26,6 +27,7 @@ const FOOTNOTE =
 /** A page that needs nothing but itself: the learning curves as inline SVG, and the tables. */
 export function reportHtml(report: SimulationReport): string {
   const { config } = report;
+  const figure = HEADLINE[config.task ?? 'classification'];
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -40,23 +42,24 @@ ${STYLE}
 <p>${escape(config.url)} · pool ${config.pool_size} · ${config.initial} labeled at loop 0, +${config.batch} per loop ·
 ${config.loops} loops · seeds ${config.seeds.join(', ')} · ${escape(report.generated_at)}</p>
 ${learningCurve(report)}
-<h2>Mean accuracy by labeled count</h2>
+<h2>Mean ${figure} by labeled count</h2>
 ${summaryTable(report)}
 <h2>Every loop</h2>
-${loopTable(report.runs)}
+${loopTable(report.runs, config.task ?? 'classification')}
 <p>${FOOTNOTE}</p>
 </body>
 </html>
 `;
 }
 
-/** Test accuracy against labeled count: a line and a dot per loop for every run, coloured by strategy. */
+/** The headline figure (accuracy, mAP@0.5) against labeled count: a line and a dot per loop for every run, coloured by strategy. */
 function learningCurve(report: SimulationReport): string {
   const { config, runs } = report;
+  const figure = HEADLINE[config.task ?? 'classification'];
   const width = 760;
   const height = 420;
   const margin = { left: 76, right: 20, top: 20, bottom: 50 };
-  const points = runs.flatMap((run) => run.loops.map((l) => ({ x: l.labeled_count, y: l.metrics.accuracy })));
+  const points = runs.flatMap((run) => run.loops.map((l) => ({ x: l.labeled_count, y: headline(l.metrics) })));
   const xMin = Math.min(...points.map((p) => p.x), config.initial);
   const xMax = Math.max(...points.map((p) => p.x), xMin + 1);
   const yMin = Math.max(0, Math.floor((Math.min(...points.map((p) => p.y), 1) - 0.05) * 10) / 10);
@@ -76,14 +79,14 @@ function learningCurve(report: SimulationReport): string {
   }
   const series = runs.map((run) => {
     const color = COLORS[run.strategy];
-    const path = run.loops.map((l) => `${px(l.labeled_count).toFixed(1)},${py(l.metrics.accuracy).toFixed(1)}`).join(' ');
+    const path = run.loops.map((l) => `${px(l.labeled_count).toFixed(1)},${py(headline(l.metrics)).toFixed(1)}`).join(' ');
     const dots = run.loops
       .map(
         (l) =>
           `<circle class="point" data-strategy="${run.strategy}" data-seed="${run.seed}" ` +
-          `cx="${px(l.labeled_count).toFixed(1)}" cy="${py(l.metrics.accuracy).toFixed(1)}" r="4" fill="${color}">` +
+          `cx="${px(l.labeled_count).toFixed(1)}" cy="${py(headline(l.metrics)).toFixed(1)}" r="4" fill="${color}">` +
           `<title>${run.strategy}, seed ${run.seed}: ` +
-          `${l.labeled_count} labeled, accuracy ${percent(l.metrics.accuracy)}</title></circle>`,
+          `${l.labeled_count} labeled, ${figure} ${percent(headline(l.metrics))}</title></circle>`,
       )
       .join('');
     const line = `<polyline points="${path}" fill="none" stroke="${color}" stroke-opacity="0.6" stroke-width="2"/>`;
@@ -99,49 +102,49 @@ function learningCurve(report: SimulationReport): string {
 
   return [
     `<svg id="learning-curve" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" role="img" ` +
-      `aria-label="test accuracy against labeled count">`,
+      `aria-label="test ${figure} against labeled count">`,
     grid.join('\n'),
     `<text x="${(margin.left + width - margin.right) / 2}" y="${height - 8}" text-anchor="middle">labeled samples</text>`,
     `<text transform="translate(14,${(margin.top + height - margin.bottom) / 2}) rotate(-90)" text-anchor="middle">` +
-      `test accuracy</text>`,
+      `test ${figure}</text>`,
     legend,
     series.join('\n'),
     '</svg>',
   ].join('\n');
 }
 
-/** Each strategy's mean accuracy at each labeled count, with the number of runs it averages. */
+/** Each strategy's mean headline figure at each labeled count, with the number of runs it averages. */
 function summaryTable(report: SimulationReport): string {
   const { strategies } = report.config;
   const rows = report.summary.map((row) =>
     tableRow([
       row.labeled_count,
-      ...strategies.map((s) =>
-        row.accuracy[s] ? `${percent(row.accuracy[s]!.mean)} <small>(${row.accuracy[s]!.runs})</small>` : '',
-      ),
+      ...strategies.map((s) => (row.mean[s] ? `${percent(row.mean[s]!.mean)} <small>(${row.mean[s]!.runs})</small>` : '')),
     ]),
   );
   return table(['labeled', ...strategies], rows);
 }
 
-/** One row per loop of every run: its accuracy, how long training and inference took, how big the answer was. */
-function loopTable(runs: RunRecord[]): string {
+/** One row per loop of every run: its figures, how long training and inference took, how big the answer was. */
+function loopTable(runs: RunRecord[], task: SimulatedTask): string {
   const rows = runs.flatMap((run) =>
-    run.loops.map((l) =>
-      tableRow([
+    run.loops.map((l) => {
+      const m = l.metrics;
+      const figures = 'map50' in m ? [percent(m.map50), percent(m.mapCoco)] : [percent(m.accuracy), percent(m.macroF1)];
+      return tableRow([
         run.strategy,
         run.seed,
         l.loop,
         l.labeled_count,
-        percent(l.metrics.accuracy),
-        percent(l.metrics.macroF1),
+        ...figures,
         `${(l.timings.train / 1000).toFixed(2)} s`,
         `${(l.timings.infer / 1000).toFixed(2)} s`,
         `${(l.sizes.infer.response / 1024).toFixed(0)} KiB`,
-      ]),
-    ),
+      ]);
+    }),
   );
-  const header = ['strategy', 'seed', 'loop', 'labeled', 'accuracy', 'macro F1', 'train', 'infer', 'infer answer'];
+  const figures = task === 'detection' ? ['mAP@0.5', 'mAP@0.5:0.95'] : ['accuracy', 'macro F1'];
+  const header = ['strategy', 'seed', 'loop', 'labeled', ...figures, 'train', 'infer', 'infer answer'];
   return table(header, rows);
 }
 

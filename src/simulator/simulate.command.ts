@@ -2,10 +2,11 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { percent } from './format.js';
+import { HEADLINE, headline, type SimulatedTask, TASKS } from './headline.js';
 import { runLoops, RunRecord } from './loop.simulator.js';
 import { OutputStream, ProgressDisplay } from './progress.display.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
-import { STRATEGIES, StrategyName } from './query-strategies.js';
+import { type Aggregate, AGGREGATES, STRATEGIES, StrategyName } from './query-strategies.js';
 import { summaryMarkdown } from './report.markdown.js';
 import { buildReport, SimulationConfig } from './report.model.js';
 import { writeReport } from './report.writer.js';
@@ -28,6 +29,9 @@ Options:
   --loops <n>            loops per run (default 5)
   --strategy <list>      comma-separated: ${STRATEGIES.join(', ')} (default entropy)
   --seed <list>          comma-separated seeds, one run per strategy and seed (default 1)
+  --task <task>          classification or detection (default: task of GET /health, else
+                         classification): how /test is scored and /infer's outputs read
+  --aggregate <rule>     detection: an image's uncertainty from its boxes', ${AGGREGATES.join(', ')} (default max)
   --out <dir>            report folder (default alectio-report)
   -h, --help             this text
 
@@ -36,6 +40,13 @@ Query strategies, with p = softmax(logits) of one sample; the largest score is l
   least-confidence       1 - max p
   margin                 -(p1 - p2), the two largest probabilities
   entropy                -sum p ln p
+For detection, p is the softmax of one box's pre-softmax row; an image's score is the max, mean
+or sum over its boxes (--aggregate), and an image with no box scores 0.
+
+Metrics: classification scores accuracy (and per-class precision, recall, F1, confusion);
+detection scores mAP at IoU 0.5 (PASCAL VOC, all-point), COCO mAP at IoU 0.5:0.05:0.95
+(101-point), AP per class, precision and recall at score 0.5, and a confusion matrix with a
+background row and column.
 
 Exit status: 0 done, 1 the server answered an error or broke the protocol, 2 bad options,
 130 interrupted (the report keeps every finished loop).`;
@@ -66,7 +77,9 @@ export async function simulateCommand(argv: string[], io: SimulateIo): Promise<n
   const runs: RunRecord[] = [];
   let config: SimulationConfig | undefined;
   try {
-    const poolSize = options.poolSize ?? (await poolSizeFrom(client));
+    const health = options.poolSize === undefined || options.task === undefined ? (await client.health()).body : {};
+    const poolSize = options.poolSize ?? poolSizeOf(health);
+    const task = options.task ?? taskOf(health);
     const needed = options.initial + options.batch * (options.loops - 1);
     if (needed > poolSize) {
       throw new UsageError(`--initial + --batch × (--loops − 1) = ${needed} is more than the pool of ${poolSize}`);
@@ -79,21 +92,34 @@ export async function simulateCommand(argv: string[], io: SimulateIo): Promise<n
       loops: options.loops,
       strategies: options.strategies,
       seeds: options.seeds,
+      task,
+      ...(task === 'detection' ? { aggregate: options.aggregate } : {}),
     };
+    const figure = HEADLINE[task];
+    const reportConfig = config;
     for (const strategy of options.strategies) {
       for (const seed of options.seeds) {
         const name = `${strategy} seed ${seed}`;
         const run = await runLoops(
           client,
-          { poolSize, initial: options.initial, batch: options.batch, loops: options.loops, strategy, seed },
+          {
+            poolSize,
+            initial: options.initial,
+            batch: options.batch,
+            loops: options.loops,
+            strategy,
+            seed,
+            task,
+            aggregate: options.aggregate,
+          },
           {
             phase: (loop, phase) => progress.phase(name, loop, options.loops, phase),
             loopDone: (partial) => {
               if (!runs.includes(partial)) runs.push(partial);
-              writeReport(options.out, buildReport(config!, runs));
+              writeReport(options.out, buildReport(reportConfig, runs));
               const last = partial.loops.at(-1)!;
               const where = `${name} · loop ${last.loop} of 0-${options.loops - 1}`;
-              progress.line(`${where}: ${last.labeled_count} labeled, accuracy ${percent(last.metrics.accuracy)}`);
+              progress.line(`${where}: ${last.labeled_count} labeled, ${figure} ${percent(headline(last.metrics))}`);
             },
           },
         );
@@ -137,6 +163,8 @@ function parseOptions(argv: string[]) {
       loops: { type: 'string', default: '5' },
       strategy: { type: 'string', default: 'entropy' },
       seed: { type: 'string', default: '1' },
+      task: { type: 'string' },
+      aggregate: { type: 'string', default: 'max' },
       out: { type: 'string', default: 'alectio-report' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -147,6 +175,12 @@ function parseOptions(argv: string[]) {
     }
     return name as StrategyName;
   });
+  if (values.task !== undefined && !(TASKS as readonly string[]).includes(values.task)) {
+    throw new Error(`--task ${values.task} is not one of ${TASKS.join(', ')}`);
+  }
+  if (!(AGGREGATES as readonly string[]).includes(values.aggregate!)) {
+    throw new Error(`--aggregate ${values.aggregate} is not one of ${AGGREGATES.join(', ')}`);
+  }
   let url: URL;
   try {
     url = new URL(values.url!);
@@ -164,6 +198,8 @@ function parseOptions(argv: string[]) {
     strategies: [...new Set(strategies)],
     seeds: [...new Set(list(values.seed!).map((seed) => count('--seed', seed, 0)))],
     out: values.out!,
+    task: values.task as SimulatedTask | undefined,
+    aggregate: values.aggregate as Aggregate,
   };
 }
 
@@ -182,13 +218,17 @@ function count(flag: string, text: string, min: number): number {
   return value;
 }
 
-async function poolSizeFrom(client: ProtocolClient): Promise<number> {
-  const { body } = await client.health();
-  const size = body.pool_size;
+function poolSizeOf(health: Record<string, unknown>): number {
+  const size = health.pool_size;
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) {
     throw new UsageError('GET /health reports no pool_size: give --pool-size');
   }
   return size;
+}
+
+/** The task the server reports (its `task` option), or classification, the original's. */
+function taskOf(health: Record<string, unknown>): SimulatedTask {
+  return (TASKS as readonly unknown[]).includes(health.task) ? (health.task as SimulatedTask) : 'classification';
 }
 
 function countLoops(runs: RunRecord[]): number {

@@ -40,12 +40,50 @@ describe('query strategies', () => {
     expect(selectNext('entropy', outputs, 3, seededRandom(1))).toEqual([4, 7, 2]);
     expect(selectNext('least-confidence', outputs, 2, seededRandom(1))).toEqual([4, 7]);
     expect(selectNext('margin', outputs, 1, seededRandom(1))).toEqual([2]);
-    // A detection output: its pre_softmax scores.
-    const boxes = new Map<number, unknown>([
-      [1, { pre_softmax: [[0, 0]] }],
-      [2, { pre_softmax: [[5, 0]] }],
+  });
+
+  describe('on detection outputs', () => {
+    const detection = (...rows: number[][]) => ({
+      boxes: rows.map(() => [0, 0, 1, 1]),
+      pre_softmax: rows,
+      scores: rows.map(() => 0.9),
+    });
+    // Image 1: one torn box; image 2: three boxes, two sure and one even; image 3: no box at all.
+    const outputs = new Map<number, unknown>([
+      [1, detection(torn)],
+      [2, detection(sure, sure, even)],
+      [3, detection()],
     ]);
-    expect(selectNext('entropy', boxes, 1, seededRandom(1))).toEqual([1]);
+    const pick = (aggregate: 'max' | 'mean' | 'sum') =>
+      selectNext('entropy', outputs, 3, seededRandom(1), { task: 'detection', aggregate });
+
+    it('scores each box by the softmax of its own row, never one softmax over all boxes, and aggregates per image', () => {
+      expect(pick('max')).toEqual([2, 1, 3]); // its even box is the most uncertain box of all
+      expect(pick('mean')).toEqual([1, 2, 3]); // its two sure boxes pull its mean down
+      expect(pick('sum')[0]).toBe(2);
+    });
+
+    it('takes an image with no box as a valid output, scored 0: last for every strategy, any for random', () => {
+      for (const strategy of ['least-confidence', 'margin', 'entropy'] as const) {
+        expect(selectNext(strategy, outputs, 3, seededRandom(1), { task: 'detection', aggregate: 'max' }).at(-1)).toBe(3);
+      }
+      expect(selectNext('random', outputs, 3, seededRandom(1), { task: 'detection', aggregate: 'max' }).sort()).toEqual([
+        1, 2, 3,
+      ]);
+    });
+
+    it('refuses a detection output whose rows do not match its boxes', () => {
+      const broken = new Map<number, unknown>([[5, { boxes: [[0, 0, 1, 1]], pre_softmax: [], scores: [1] }]]);
+      expect(() => selectNext('entropy', broken, 1, seededRandom(1), { task: 'detection', aggregate: 'max' })).toThrow(
+        'infer output for index 5 is not a detection output {boxes, pre_softmax, scores} with one row of numbers per box',
+      );
+    });
+  });
+
+  it('reads a classification output as logits, never a detection value', () => {
+    expect(() => selectNext('entropy', new Map([[1, { pre_softmax: [[0, 0]] }]]), 1, seededRandom(1))).toThrow(
+      'infer output for index 1 is not a list of logits (numbers)',
+    );
   });
 
   it('draws the same random selection from the same seed, another from another', () => {

@@ -4,7 +4,8 @@ import { AlectioConfigurationError } from '../../src/alectio.errors.js';
 import type { AlectioModuleOptions } from '../../src/interfaces/alectio-options.interface.js';
 import { resolveOptions } from '../../src/options/resolve-options.js';
 
-const KNOWN_OPTIONS = 'prefix, token, bodyLimit, poolSize, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed';
+const KNOWN_OPTIONS =
+  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed';
 const KNOWN_CALLBACK = 'url, secret, attempts, backoffMs, timeoutMs';
 const KNOWN_DISTRIBUTED = 'redis, role, queue, inferChunkSize, attempts, lockDurationMs, concurrency';
 const SECRET = 'a-secret-of-32-characters-long!!';
@@ -30,6 +31,7 @@ describe('resolveOptions', () => {
         token: undefined,
         bodyLimit: 64 * 1024 * 1024,
         poolSize: null,
+        task: null,
         checkpointName: /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/,
         jobsDatabase: undefined,
         callback: undefined,
@@ -88,6 +90,7 @@ describe('resolveOptions', () => {
         token: 't0ken',
         bodyLimit: '8mb',
         poolSize: 7000,
+        task: 'detection',
         checkpointName,
         jobsDatabase: '/tmp/jobs.db',
         callback: { url: 'http://platform.test', secret: SECRET, attempts: 2, backoffMs: 0, timeoutMs: 500 },
@@ -100,6 +103,7 @@ describe('resolveOptions', () => {
         token: 't0ken',
         bodyLimit: 8 * 1024 * 1024,
         poolSize: 7000,
+        task: 'detection',
         checkpointName,
         jobsDatabase: '/tmp/jobs.db',
         callback: { url: 'http://platform.test', secret: SECRET, attempts: 2, backoffMs: 0, timeoutMs: 500 },
@@ -261,6 +265,7 @@ describe('resolveOptions', () => {
       token: undefined,
       bodyLimit: 64 * 1024 * 1024,
       poolSize: null,
+      task: null,
       checkpointName: /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/,
       jobsDatabase: undefined,
       callback: { url: 'https://platform.test', secret: SECRET, attempts: 5, backoffMs: 1000, timeoutMs: 10_000 },

@@ -64,6 +64,12 @@ describe('toJson', () => {
     expect(() => toJson(value, 'infer output', 7)).toThrow(new ResultContractError(message));
   });
 
+  it("writes an array's elements, never its toJSON, which could turn NaN into null", () => {
+    const list = Object.assign(['a'], { toJSON: () => [NaN] });
+    expect(toJson(list, 'v')).toBe('["a"]');
+    expect(toJson({ rows: list, s: [1] }, 'v')).toBe('{"rows":["a"],"s":[1]}');
+  });
+
   it('lets an error thrown by the value itself through, as it is', () => {
     const value = {
       get boxes(): number[] {
@@ -137,10 +143,60 @@ describe('serializeTestResult', () => {
         ]),
         labels: { 3: 1 },
       },
-      'test predictions has the index 3 twice, as a number and as a string',
+      'test predictions has the index 3 twice, under keys of different types',
     ],
   ])('refuses %p', (result, message) => {
     expect(() => serializeTestResult(result)).toThrow(message);
+  });
+
+  it.each([
+    [{ predictions: { 0: 1, foo: undefined }, labels: { 0: 1 } }, 'test predictions has the key "foo", which is not an index'],
+    [
+      {
+        predictions: new Map<unknown, unknown>([
+          [0, 1],
+          [-1, undefined],
+        ]),
+        labels: { 0: 1 },
+      },
+      'test predictions has the key "-1", which is not an index',
+    ],
+    [
+      {
+        predictions: new Map<unknown, number>([
+          ['3', 1],
+          [3n, 2],
+        ]),
+        labels: { 3: 1 },
+      },
+      'test predictions has the index 3 twice, under keys of different types',
+    ],
+  ])('checks every key, even one holding undefined, and one index under two keys: %p', (result, message) => {
+    expect(() => serializeTestResult(result)).toThrow(message);
+  });
+
+  it("pairs a Map's keys and values from one iteration, even of a subclass with its own iterator", () => {
+    class SortedMap<V> extends Map<number, V> {
+      override *[Symbol.iterator](): MapIterator<[number, V]> {
+        yield* [...super.entries()].sort((a, b) => a[0] - b[0]);
+      }
+    }
+    const predictions = new SortedMap([
+      [2, 'two'],
+      [0, 'zero'],
+    ]);
+    expect(serializeTestResult({ predictions, labels: { 0: 'zero', 2: 'two' } })).toBe(
+      '{"predictions":{"0":"zero","2":"two"},"labels":{"0":"zero","2":"two"}}',
+    );
+  });
+
+  it('reads each prediction once: a getter that answers differently the second time is not asked again', () => {
+    let reads = 0;
+    const predictions: unknown[] = [];
+    Object.defineProperty(predictions, 0, { enumerable: true, get: () => (reads++ === 0 ? 3 : undefined) });
+    Object.defineProperty(predictions, 'length', { value: 1 });
+    expect(serializeTestResult({ predictions, labels: [1] })).toBe('{"predictions":{"0":3},"labels":{"0":1}}');
+    expect(reads).toBe(1);
   });
 
   it('checks the keys of both, then that they match, then the values, whatever comes first in them', () => {

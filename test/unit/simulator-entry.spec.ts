@@ -27,6 +27,9 @@ describe('the nestjs-alectio/simulator entry point', () => {
       'softmax',
       'logitsOf',
       'classificationMetrics',
+      'detectionMetrics',
+      'preSoftmaxRowsOf',
+      'headline',
       'seededRandom',
       'sample',
       'buildReport',
@@ -63,6 +66,7 @@ describe('the nestjs-alectio/simulator entry point', () => {
       loops: 1,
       strategies: ['random' as const],
       seeds: [1],
+      task: 'classification' as const,
     };
     const loop = {
       loop: 0,

@@ -4,25 +4,25 @@ import { ResultContractError } from '../../alectio.errors.js';
 import { isList, isPlainObject } from '../../util/value-guards.js';
 import { OUTPUTS_CLOSE, OUTPUTS_OPEN } from '../answer.js';
 import { kindOf } from '../value-display.js';
+import type { ShapeCheck } from './task-shape.js';
 import { toJson } from './to-json.js';
-
-type Keyed = ArrayLike<unknown> | Map<unknown, unknown> | Record<string, unknown>;
 
 /**
  * The `@Test()` result as JSON `{predictions, labels}`, each keyed by test index (object, Map or
  * array), both on the same indices. Checked in the order of the messages: the keys of both, then
- * that they match, then every value.
+ * that they match, then every value (against the task's shape, when one is set).
  */
-export function serializeTestResult(result: unknown): string {
+export function serializeTestResult(result: unknown, shape?: ShapeCheck): string {
   const { predictions, labels } = fieldsOf(result, 'test', ['predictions', 'labels']);
   const predicted = indexKeys(predictions, 'test predictions');
   const labelled = indexKeys(labels, 'test labels');
-  const mismatch = coverageMismatch(predicted, labelled);
+  const mismatch = coverageMismatch(predicted.keys, labelled.keys);
   if (mismatch) throw new ResultContractError(`test returned predictions and labels for different indices: ${mismatch}`);
-  return (
-    `{"predictions":${keyedJson(predictions as Keyed, predicted, 'test prediction')}` +
-    `,"labels":${keyedJson(labels as Keyed, labelled, 'test label')}}`
-  );
+  if (shape) {
+    predicted.values.forEach((value, k) => shape.check(value, 'prediction', predicted.keys[k]));
+    labelled.values.forEach((value, k) => shape.check(value, 'label', labelled.keys[k]));
+  }
+  return `{"predictions":${keyedJson(predicted, 'test prediction')},"labels":${keyedJson(labelled, 'test label')}}`;
 }
 
 /**
@@ -39,7 +39,7 @@ const CHARACTERS_PER_CHUNK = 1 << 19;
  * array is read by position in `unlabeled`), in parts whose concatenation is the JSON. Parts,
  * not one string: an answer may be larger than the longest string V8 can hold (~512 MB).
  */
-export async function serializeInferResult(result: unknown, unlabeled: number[]): Promise<string[]> {
+export async function serializeInferResult(result: unknown, unlabeled: number[], shape?: ShapeCheck): Promise<string[]> {
   const { outputs } = fieldsOf(result, 'infer', ['outputs']);
   const valueAt = outputLookup(outputs, unlabeled);
   const parts = [OUTPUTS_OPEN];
@@ -56,6 +56,7 @@ export async function serializeInferResult(result: unknown, unlabeled: number[])
         if (missing++ === 0) firstMissing = unlabeled[i];
         continue;
       }
+      shape?.check(value, 'output', unlabeled[i]);
       const json = toJson(value, 'infer output', unlabeled[i]);
       characters += json.length;
       // The comma before a later part goes on its first pair: the part stays one flat string.
@@ -112,40 +113,59 @@ function fieldsOf<K extends string>(result: unknown, method: string, fields: K[]
   return record;
 }
 
+/** Test predictions or labels read once: their indices as decimal keys, and the value of each. */
+interface Indexed {
+  keys: string[];
+  values: unknown[];
+}
+
 /**
- * The indices of test predictions or labels, as decimal keys in their order, those holding
- * `undefined` left out (an array's hole, an absent field); an array's position is its index.
+ * The indices and values of test predictions or labels, in their order, every key checked and
+ * those holding `undefined` then left out (an array's hole, an absent field); an array's
+ * position is its index. Each value is read here once: a getter is not asked twice.
  */
-function indexKeys(keyed: unknown, what: string): string[] {
+function indexKeys(keyed: unknown, what: string): Indexed {
   const keys: string[] = [];
+  const values: unknown[] = [];
   if (isList(keyed)) {
-    for (let i = 0; i < keyed.length; i++) if (keyed[i] !== undefined) keys.push(String(i));
-    return keys;
+    for (let i = 0; i < keyed.length; i++) {
+      const value = keyed[i];
+      if (value === undefined) continue;
+      keys.push(String(i));
+      values.push(value);
+    }
+    return { keys, values };
   }
   if (keyed instanceof Map) {
-    let numbers = false;
-    let strings = false;
+    let numbers = true;
     for (const [key, value] of keyed) {
+      const text = indexKey(String(key), what);
       if (value === undefined) continue;
-      if (typeof key === 'number') numbers = true;
-      else strings = true;
-      keys.push(indexKey(String(key), what));
+      numbers &&= typeof key === 'number';
+      keys.push(text);
+      values.push(value);
     }
-    // Only a Map can hold one index twice, as the number 3 and the string '3'.
-    if (numbers && strings) {
+    // Only a Map can hold one index under two keys (3 and '3', 3n): distinct numbers cannot.
+    if (!numbers) {
       const seen = new Set<string>();
       for (const key of keys) {
-        if (seen.has(key)) throw new ResultContractError(`${what} has the index ${key} twice, as a number and as a string`);
+        if (seen.has(key)) throw new ResultContractError(`${what} has the index ${key} twice, under keys of different types`);
         seen.add(key);
       }
     }
-    return keys;
+    return { keys, values };
   }
   if (!isPlainObject(keyed)) {
     throw new ResultContractError(`${what} is ${kindOf(keyed)}, not an object, Map or array keyed by index`);
   }
-  for (const key of Object.keys(keyed)) if (keyed[key] !== undefined) keys.push(indexKey(key, what));
-  return keys;
+  for (const key of Object.keys(keyed)) {
+    indexKey(key, what);
+    const value = keyed[key];
+    if (value === undefined) continue;
+    keys.push(key);
+    values.push(value);
+  }
+  return { keys, values };
 }
 
 /** `key` if it is a decimal index (no sign, no leading zero, a safe integer), else the error. */
@@ -174,8 +194,8 @@ function coverageMismatch(predicted: string[], labelled: string[]): string {
   const predictedKeys = new Set(predicted);
   const unlabelled = predicted.filter((key) => !labelKeys.has(key));
   const unpredicted = labelled.filter((key) => !predictedKeys.has(key));
-  // The same sets listed in another order (a Map filled in another order) are the same indices.
-  if (unlabelled.length === 0 && unpredicted.length === 0 && predicted.length === labelled.length) return '';
+  // The same indices listed in another order (a Map filled in another order); none is listed twice.
+  if (unlabelled.length === 0 && unpredicted.length === 0) return '';
   return [
     unlabelled.length && `${count(unlabelled.length, 'prediction')} without a label, first index ${unlabelled[0]}`,
     unpredicted.length && `${count(unpredicted.length, 'label')} without a prediction, first index ${unpredicted[0]}`,
@@ -185,30 +205,14 @@ function coverageMismatch(predicted: string[], labelled: string[]): string {
 }
 
 /**
- * Keyed-by-index values as a JSON object on the checked `keys`. Built a pair at a time: for an
- * object of class ids, faster than JSON.stringify, which takes its slow path on integer keys.
+ * Keyed-by-index values as a JSON object, a pair at a time: for an object of class ids, faster
+ * than JSON.stringify, which takes its slow path on integer keys.
  */
-function keyedJson(keyed: Keyed, keys: string[], what: string): string {
+function keyedJson({ keys, values }: Indexed, what: string): string {
   const parts = new Array<string>(keys.length);
-  let k = 0;
-  if (isList(keyed)) {
-    for (let i = 0; i < keyed.length; i++) {
-      const value = keyed[i];
-      if (value === undefined) continue;
-      parts[k++] = `"${i}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, i)}`;
-    }
-  } else if (keyed instanceof Map) {
-    for (const value of keyed.values()) {
-      if (value === undefined) continue;
-      parts[k] = `"${keys[k]}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, keys[k])}`;
-      k++;
-    }
-  } else {
-    for (; k < keys.length; k++) {
-      const key = keys[k];
-      const value = keyed[key];
-      parts[k] = `"${key}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, key)}`;
-    }
+  for (let k = 0; k < keys.length; k++) {
+    const value = values[k];
+    parts[k] = `"${keys[k]}":${typeof value === 'number' && Number.isFinite(value) ? value : toJson(value, what, keys[k])}`;
   }
   return `{${parts.join(',')}}`;
 }

@@ -39,6 +39,9 @@ export function isPlainJson(value: unknown, depth: number): boolean {
   }
   if (value === null) return true;
   if (depth >= MAX_DEPTH) return false;
+  // JSON.stringify would follow a toJSON (own, a subclass's, a polluted prototype's) where the
+  // general path writes the elements: an array with one is not plain.
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
@@ -48,7 +51,6 @@ export function isPlainJson(value: unknown, depth: number): boolean {
   }
   const prototype: unknown = Object.getPrototypeOf(value);
   if (prototype !== Object.prototype && prototype !== null) return false; // a Map, a typed array, a class instance
-  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
   for (const key of Object.keys(value)) {
     const item = (value as Record<string, unknown>)[key];
     if (item !== undefined && !isPlainJson(item, depth + 1)) return false;
