@@ -38,9 +38,16 @@ interface Detection {
   score: number;
 }
 
-// 0.5, 0.55 ... 0.95, each the nearest double to its decimal (0.5 + 6 × 0.05 would be 0.8000000000000002).
-const IOU_THRESHOLDS = Array.from({ length: 10 }, (_, i) => (50 + 5 * i) / 100);
-const RECALL_POINTS = Array.from({ length: 101 }, (_, i) => i / 100);
+/** numpy's `linspace(start, stop, n)`, as pycocotools makes its thresholds: `i × step + start`, the last `stop`. */
+function linspace(start: number, stop: number, n: number): number[] {
+  const step = (stop - start) / (n - 1);
+  return Array.from({ length: n }, (_, i) => (i === n - 1 ? stop : i * step + start));
+}
+
+// pycocotools' own doubles (its 0.9 is 0.8999999999999999, its recall 0.7 is 0.7000000000000001), so
+// that a box or a recall exactly on a threshold counts as it does there.
+const IOU_THRESHOLDS = linspace(0.5, 0.95, 10);
+const RECALL_POINTS = linspace(0, 1, 101);
 
 /**
  * Metrics from the predictions (`{boxes, objects, scores}`) and labels (`{boxes, objects}`) that
@@ -82,10 +89,12 @@ export function detectionMetrics(
 }
 
 /**
- * AP of class `c` at one IoU threshold. Detections ranked by score (ties: image, then position),
- * each ground-truth box matched at most once. `voc`: PASCAL VOC's devkit: a detection's best
- * overlap among the image's boxes of its class decides (already matched: a false positive),
- * all-point interpolation. `coco`: the best still unmatched box at the threshold, 101 points.
+ * AP of class `c` at one IoU threshold (an overlap equal to it matches, as VOCevaldet.m and
+ * pycocotools have it). Detections ranked by score (ties: image, then position), each
+ * ground-truth box matched at most once. `voc`: PASCAL VOC's devkit: a detection's best overlap
+ * among the image's boxes of its class decides (already matched: a false positive), all-point
+ * interpolation. `coco`: pycocotools' rule, the best still unmatched box (of equal overlaps,
+ * the last), precision at 101 recall points.
  */
 export function averagePrecision(
   c: number,
@@ -111,7 +120,8 @@ export function averagePrecision(
     t?.boxes.forEach((box, j) => {
       if (t.objects[j] !== c || (style === 'coco' && taken[j])) return;
       const overlap = iou(box, d.box);
-      if (overlap > bestIou) {
+      // VOC's argmax keeps the first of equal overlaps; pycocotools' loop, the last.
+      if (overlap > bestIou || (style === 'coco' && overlap === bestIou)) {
         bestIou = overlap;
         best = j;
       }
@@ -194,7 +204,11 @@ function confusionWithBackground(
   const background = classes.length;
   const confusion = Array.from({ length: classes.length + 1 }, () => new Array<number>(classes.length + 1).fill(0));
   const byImage = new Map<string, Detection[]>();
-  for (const d of confident) byImage.set(d.image, [...(byImage.get(d.image) ?? []), d]);
+  for (const d of confident) {
+    const list = byImage.get(d.image);
+    if (list) list.push(d);
+    else byImage.set(d.image, [d]);
+  }
   for (const [image, t] of truth) {
     const found = byImage.get(image) ?? [];
     const pairs: { g: number; d: number; overlap: number }[] = [];

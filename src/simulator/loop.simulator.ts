@@ -135,10 +135,7 @@ function metricsOf(body: { predictions?: unknown; labels?: unknown }, task: Simu
   try {
     return task === 'detection' ? detectionMetrics(predictions, labels) : classificationMetrics(predictions, labels);
   } catch (error) {
-    const other = task === 'detection' ? 'classification' : 'detection';
-    throw new SimulationError(
-      `POST /test: ${(error as Error).message}; the simulator scores this run as ${task} (--task ${other} for the other)`,
-    );
+    throw new SimulationError(`POST /test: ${(error as Error).message}; the simulator scores this run as ${task}`);
   }
 }
 

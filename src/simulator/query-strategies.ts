@@ -7,7 +7,8 @@ export type StrategyName = (typeof STRATEGIES)[number];
 
 /** Softmax of logits, shifted by their maximum so exp() cannot overflow. */
 export function softmax(logits: readonly number[]): number[] {
-  const max = Math.max(...logits);
+  let max = -Infinity;
+  for (const z of logits) max = Math.max(max, z); // not Math.max(...logits): 200,000 arguments overflow the stack
   const exp = logits.map((z) => Math.exp(z - max));
   const sum = exp.reduce((a, b) => a + b, 0);
   return exp.map((e) => e / sum);
@@ -16,22 +17,30 @@ export function softmax(logits: readonly number[]): number[] {
 /**
  * Uncertainty of one sample, larger = less sure, with p = softmax(logits):
  * - least-confidence: 1 − max p
- * - margin: −(p₁ − p₂), p₁ and p₂ the two largest (a small margin is uncertain)
+ * - margin: 1 − (p₁ − p₂), p₁ and p₂ the two largest (a small margin is uncertain)
+ * Each is 0 for a model that is sure, never below: an image's boxes can be summed and averaged.
  * - entropy: −Σ p·ln p
  */
 export function uncertainty(strategy: Exclude<StrategyName, 'random'>, logits: readonly number[]): number {
   const p = softmax(logits);
+  let first = 0;
+  let second = 0;
+  for (const q of p) {
+    if (q > first) [first, second] = [q, first];
+    else if (q > second) second = q;
+  }
   switch (strategy) {
     case 'least-confidence':
-      return 1 - Math.max(...p);
-    case 'margin': {
-      const [first, second = 0] = [...p].sort((a, b) => b - a);
-      return -(first - second);
-    }
+      return 1 - first;
+    case 'margin':
+      return 1 - (first - second);
     case 'entropy':
       return -p.reduce((h, q) => (q > 0 ? h + q * Math.log(q) : h), 0);
   }
 }
+
+/** The score of an image with no box: below every uncertainty, which is never negative. */
+const NO_BOX = -1;
 
 /** How a detection output's box uncertainties make the image's: the largest, the mean or the sum. */
 export const AGGREGATES = ['max', 'mean', 'sum'] as const;
@@ -47,7 +56,8 @@ export interface SelectionSettings {
  * The `count` indices to label next. Random draws with the seeded generator; the others take
  * the most uncertain first, ties broken by the smaller index, so a run can be repeated. A
  * detection output scores each box by the softmax of its pre-softmax row, aggregated per image;
- * an image with no box scores 0 (nothing in it is uncertain to the model), so it comes last.
+ * an image with no box comes after every image with one (nothing in it is uncertain to the
+ * model): it scores −1, below any box's uncertainty, which is never negative.
  */
 export function selectNext(
   strategy: StrategyName,
@@ -62,10 +72,15 @@ export function selectNext(
     const output = outputs.get(index);
     if (settings.task === 'classification') return uncertainty(strategy, logitsOf(output, index));
     const rows = preSoftmaxRowsOf(output, index);
-    if (rows.length === 0) return 0;
-    const each = rows.map((row) => uncertainty(strategy, row));
-    const sum = each.reduce((a, b) => a + b, 0);
-    return settings.aggregate === 'max' ? Math.max(...each) : settings.aggregate === 'sum' ? sum : sum / each.length;
+    if (rows.length === 0) return NO_BOX;
+    let max = 0;
+    let sum = 0;
+    for (const row of rows) {
+      const u = uncertainty(strategy, row);
+      max = Math.max(max, u);
+      sum += u;
+    }
+    return settings.aggregate === 'max' ? max : settings.aggregate === 'sum' ? sum : sum / rows.length;
   };
   const scored = candidates.map((index) => ({ index, score: scoreOf(index) }));
   scored.sort((a, b) => b.score - a.score || a.index - b.index);

@@ -38,10 +38,10 @@ Options:
 Query strategies, with p = softmax(logits) of one sample; the largest score is labeled first:
   random                 uniform draw (seeded)
   least-confidence       1 - max p
-  margin                 -(p1 - p2), the two largest probabilities
+  margin                 1 - (p1 - p2), the two largest probabilities
   entropy                -sum p ln p
 For detection, p is the softmax of one box's pre-softmax row; an image's score is the max, mean
-or sum over its boxes (--aggregate), and an image with no box scores 0.
+or sum over its boxes (--aggregate), and an image with no box comes after every image with one.
 
 Metrics: classification scores accuracy (and per-class precision, recall, F1, confusion);
 detection scores mAP at IoU 0.5 (PASCAL VOC, all-point), COCO mAP at IoU 0.5:0.05:0.95
@@ -226,9 +226,15 @@ function poolSizeOf(health: Record<string, unknown>): number {
   return size;
 }
 
-/** The task the server reports (its `task` option), or classification, the original's. */
+/** The task the server reports (its `task` option); none reported: classification, the original's. */
 function taskOf(health: Record<string, unknown>): SimulatedTask {
-  return (TASKS as readonly unknown[]).includes(health.task) ? (health.task as SimulatedTask) : 'classification';
+  if (health.task === undefined || health.task === null) return 'classification';
+  if (!(TASKS as readonly unknown[]).includes(health.task)) {
+    throw new UsageError(
+      `GET /health reports the task ${JSON.stringify(health.task)}, which the simulator does not score: give --task`,
+    );
+  }
+  return health.task as SimulatedTask;
 }
 
 function countLoops(runs: RunRecord[]): number {

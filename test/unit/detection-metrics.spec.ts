@@ -96,6 +96,37 @@ describe('detectionMetrics', () => {
     expect(detectionMetrics(predictions, labels).ap50[0]).toBeCloseTo(0.5 + 1 / 3, 10);
   });
 
+  it('follows pycocotools where it differs from VOC: of two equal overlaps the last box, and its own threshold doubles', () => {
+    // One detection overlaps both boxes equally (IoU 0.778): pycocotools gives it the second, which
+    // leaves the first to the next detection (IoU 0.6). pycocotools' COCOeval: mAP 0.4515.
+    // (Eighths, so that both overlaps are the same double.)
+    const labels = {
+      0: truth(
+        [
+          [0, 0, 0.5, 0.5],
+          [0.125, 0, 0.625, 0.5],
+        ],
+        [1, 1],
+      ),
+    };
+    const predictions = {
+      0: found(
+        [
+          [0.0625, 0, 0.5625, 0.5],
+          [-0.125, 0, 0.375, 0.5],
+        ],
+        [1, 1],
+        [0.9, 0.8],
+      ),
+    };
+    expect(detectionMetrics(predictions, labels).mapCoco).toBeCloseTo(0.4515, 4);
+    // Recall exactly 0.7 (7 of 10 boxes found): pycocotools' recall point 0.7 is 0.7000000000000001,
+    // past it, so 70 of the 101 points count, not 71.
+    const ten = Array.from({ length: 10 }, (_, i): Box => [i / 10, 0, i / 10 + 0.05, 0.05]);
+    const seven = found(ten.slice(0, 7), new Array(7).fill(2), new Array(7).fill(0.9));
+    expect(detectionMetrics({ 0: seven }, { 0: truth(ten, new Array(10).fill(2)) }).mapCoco).toBeCloseTo(70 / 101, 10);
+  });
+
   it('refuses a value that is not a detection value, naming the index', () => {
     expect(() => detectionMetrics({ 0: 3 }, { 0: 3 })).toThrow('test label for index 0 has no list of boxes');
     expect(() => detectionMetrics({ 0: found([A], [1], []) }, { 0: truth([A], [1]) })).toThrow(

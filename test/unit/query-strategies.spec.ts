@@ -19,9 +19,10 @@ describe('query strategies', () => {
     expect(uncertainty('least-confidence', sure)).toBeCloseTo(1 - 1 / (1 + 2 * Math.exp(-10)));
   });
 
-  it('margin is −(p₁ − p₂)', () => {
-    expect(uncertainty('margin', torn)).toBeCloseTo(0);
-    expect(uncertainty('margin', [Math.log(3), 0])).toBeCloseTo(-(0.75 - 0.25));
+  it('margin is 1 − (p₁ − p₂): 1 for a tie, 0 for a sure model, never below', () => {
+    expect(uncertainty('margin', torn)).toBeCloseTo(1);
+    expect(uncertainty('margin', [Math.log(3), 0])).toBeCloseTo(1 - (0.75 - 0.25));
+    expect(uncertainty('margin', [1000, 0])).toBeCloseTo(0);
   });
 
   it('entropy is −Σ p ln p', () => {
@@ -63,7 +64,28 @@ describe('query strategies', () => {
       expect(pick('sum')[0]).toBe(2);
     });
 
-    it('takes an image with no box as a valid output, scored 0: last for every strategy, any for random', () => {
+    it('sums and averages margins as uncertainties: two torn boxes outrank one', () => {
+      const margins = new Map<number, unknown>([
+        [1, detection(torn)],
+        [2, detection(torn, torn)],
+      ]);
+      expect(selectNext('margin', margins, 2, seededRandom(1), { task: 'detection', aggregate: 'sum' })).toEqual([2, 1]);
+    });
+
+    it('ranks an image with no box after every image with one, even a box the model is sure of', () => {
+      const withEmptyFirst = new Map<number, unknown>([
+        [0, detection()],
+        [1, detection([1000, 0, 0])],
+        [2, detection([0, 0.1, 0])],
+      ]);
+      for (const strategy of ['least-confidence', 'margin', 'entropy'] as const) {
+        for (const aggregate of ['max', 'mean', 'sum'] as const) {
+          expect(selectNext(strategy, withEmptyFirst, 3, seededRandom(1), { task: 'detection', aggregate })).toEqual([2, 1, 0]);
+        }
+      }
+    });
+
+    it('takes an image with no box as a valid output: last for every strategy, any for random', () => {
       for (const strategy of ['least-confidence', 'margin', 'entropy'] as const) {
         expect(selectNext(strategy, outputs, 3, seededRandom(1), { task: 'detection', aggregate: 'max' }).at(-1)).toBe(3);
       }

@@ -102,6 +102,54 @@ describe('the task shape checks', () => {
     expect(testWith('classification', result)).toThrow(new ResultContractError(message));
   });
 
+  it('read a detection value as it goes on the wire: its toJSON, a Map, its own fields, not a class getter', () => {
+    class Getters {
+      get boxes() {
+        return [box];
+      }
+      get objects() {
+        return [3];
+      }
+      get scores() {
+        return [0.9];
+      }
+    }
+    expect(testWith('detection', { predictions: [new Getters()], labels: [label] })).toThrow(
+      'test prediction for index 0 breaks the detection shape: boxes is undefined, not a list of [x1, y1, x2, y2] boxes',
+    );
+    const viaToJson = { toJSON: () => prediction };
+    const viaMap = new Map(Object.entries(prediction));
+    expect(JSON.parse(testWith('detection', { predictions: [viaToJson, viaMap], labels: [label, label] })()).predictions).toEqual(
+      {
+        0: prediction,
+        1: prediction,
+      },
+    );
+  });
+
+  it('refuse an empty list of logits, a row of no class scores, and a class id past 2^53', async () => {
+    await expect(inferWith('classification', [[]])).rejects.toThrow('it is not a list of scores (logits)');
+    await expect(inferWith('detection', [{ ...output, pre_softmax: [[]] }])).rejects.toThrow(
+      'pre_softmax[0] is [], not a list of class scores',
+    );
+    expect(testWith('classification', { predictions: [2 ** 53 + 2], labels: [1] })).toThrow(
+      '9007199254740994 is not an integer class id',
+    );
+  });
+
+  it('show at most the start of a huge value in a message', () => {
+    const error = (() => {
+      try {
+        testWith('classification', { predictions: [Float32Array.from({ length: 2_000_000 }, () => 0.5)], labels: [1] })();
+      } catch (thrown) {
+        return thrown as Error;
+      }
+    })();
+    expect(error?.message).toMatch(
+      /^test prediction for index 0 breaks the classification shape: \[0\.5,0\.5,.{0,60} is not an integer class id$/,
+    );
+  });
+
   it('refuse classification outputs of different lengths, or that are no list', async () => {
     await expect(
       inferWith('classification', [

@@ -32,7 +32,7 @@ function classificationCheck(): ShapeCheck {
         if (!isClassId(value)) throw broken(`${show(value)} is not an integer class id`);
         return;
       }
-      if (!isList(value)) throw broken('it is not a list of scores (logits)');
+      if (!isList(value) || value.length === 0) throw broken('it is not a list of scores (logits)');
       const scores = value as ArrayLike<unknown>;
       for (let i = 0; i < scores.length; i++) {
         if (!isFiniteNumber(scores[i])) throw broken(`[${i}] is ${show(scores[i])}, not a finite number`);
@@ -50,8 +50,8 @@ function detectionCheck(): ShapeCheck {
       const broken = (rule: string) => shapeError(role, index, 'detection', rule);
       const fields =
         role === 'prediction' ? 'boxes, objects, scores' : role === 'label' ? 'boxes, objects' : 'boxes, pre_softmax, scores';
-      if (value === null || typeof value !== 'object' || isList(value)) throw broken(`it is not an object {${fields}}`);
-      const record = value as Record<string, unknown>;
+      const record = wireView(value);
+      if (!record) throw broken(`it is not an object {${fields}}`);
       const boxes = record.boxes;
       if (!isList(boxes)) throw broken(`boxes is ${show(boxes)}, not a list of [x1, y1, x2, y2] boxes`);
       for (let b = 0; b < boxes.length; b++) {
@@ -70,7 +70,8 @@ function detectionCheck(): ShapeCheck {
       if (role !== 'output') perBox('objects', ['integer class id', 'integer class ids'], isClassId, 'not an integer class id');
       if (role !== 'label') perBox('scores', ['score', 'scores'], isFiniteNumber, 'not a finite number');
       if (role !== 'output') return;
-      const rows = perBox('pre_softmax', ['row of class scores', 'rows of class scores'], isList, 'not a list of class scores');
+      const isRow = (row: unknown) => isList(row) && row.length > 0;
+      const rows = perBox('pre_softmax', ['row of class scores', 'rows of class scores'], isRow, 'not a list of class scores');
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r] as ArrayLike<unknown>;
         for (let c = 0; c < row.length; c++) {
@@ -105,5 +106,22 @@ function isFiniteNumber(value: unknown): boolean {
 }
 
 function isClassId(value: unknown): boolean {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * A detection value's fields as they go on the wire, read once: what its `toJSON` returns, a
+ * Map's entries, an object's own enumerable fields (a class's getters and inherited fields are
+ * not sent, so they are not checked either). Undefined for what is no object.
+ */
+function wireView(value: unknown): Record<string, unknown> | undefined {
+  let view = value;
+  if (view !== null && typeof view === 'object' && typeof (view as { toJSON?: unknown }).toJSON === 'function') {
+    view = (view as { toJSON(): unknown }).toJSON();
+  }
+  if (view instanceof Map) return Object.fromEntries([...view].map(([key, field]) => [String(key), field]));
+  if (view === null || typeof view !== 'object' || isList(view)) return undefined;
+  const fields: Record<string, unknown> = {};
+  for (const key of Object.keys(view)) fields[key] = (view as Record<string, unknown>)[key];
+  return fields;
 }
