@@ -144,7 +144,12 @@ async function load(server, path, body) {
   if (result.non2xx > 0 || result.errors > 0)
     throw new Error(`${path}: ${result.non2xx} non-2xx answers, ${result.errors} errors`);
   const after = await server.stats();
-  return { perSecond: result.requests.average, cpuPerCall: (after.cpuMicros - before.cpuMicros) / (after.calls - before.calls) };
+  const logged = after.loggerCalls - before.loggerCalls;
+  return {
+    perSecond: result.requests.average,
+    cpuPerCall: (after.cpuMicros - before.cpuMicros) / (after.calls - before.calls),
+    loggerPerCall: logged > 0 ? (after.loggerNanos - before.loggerNanos) / 1000 / logged : undefined,
+  };
 }
 
 const TRAIN_10 = JSON.stringify({ labeled: range(10), resume_from: null, ckpt_file: 'ckpt_0' });
@@ -184,13 +189,15 @@ if (LOADS.length > 0) {
     process.stderr.write(`load, round ${round} of ${LOAD_ROUNDS}\n`);
     for (const [row, path, body, among] of LOADS) {
       for (const name of among) {
-        const { perSecond, cpuPerCall } = await load(servers[name], path, body);
+        const { perSecond, cpuPerCall, loggerPerCall } = await load(servers[name], path, body);
         const cpuRow = row.replace('(req/s)', '(server CPU µs per call)');
+        const loggerRow = row.replace('(req/s)', '(µs per call inside ConsoleLogger.log)');
         for (const [key, value] of [
           [`${name}\0${row}`, perSecond],
           [`${name}\0${cpuRow}`, cpuPerCall],
+          [`${name}\0${loggerRow}`, loggerPerCall],
         ]) {
-          samples.set(key, [...(samples.get(key) ?? []), value]);
+          if (value !== undefined) samples.set(key, [...(samples.get(key) ?? []), value]);
         }
       }
     }
@@ -387,7 +394,11 @@ if (detectionStall !== undefined) {
   );
 }
 results.targets = targetLines.join('\n');
-writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+// A run of some rows only (--only) does not replace the whole run's figures.
+writeFileSync(
+  new URL(only ? './results.partial.json' : './results.json', import.meta.url),
+  `${JSON.stringify(results, null, 2)}\n`,
+);
 const { machine } = results;
 console.log(
   `${machine.cpu} × ${machine.cores}, ${machine.memoryGb} GiB, Node ${machine.node}; load average ${machine.loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${machine.loadAfter.map((l) => l.toFixed(2)).join(' ')} after\n`,
