@@ -60,6 +60,27 @@ describe('the detection sample: digits in scenes, found by a grid detector', () 
     }
   });
 
+  it('reports its progress per epoch in job mode, and stops at the next mini-batch when cancelled', async () => {
+    const accepted = await request(sample.url)
+      .post('/train')
+      .set('Prefer', 'respond-async')
+      .send({ labeled: Array.from({ length: 600 }, (_, i) => i), ckpt_file: 'ckpt_cancelled' })
+      .expect(202);
+    const jobUrl = accepted.body.status_url as string;
+    let job: { state: string; progress: number; message?: string };
+    do job = (await request(sample.url).get(jobUrl)).body.job;
+    while (job.progress === 0 && ['queued', 'running'].includes(job.state));
+    // An epoch is done: the progress says which, and the run is far from its end.
+    expect(job).toMatchObject({ state: 'running', message: expect.stringMatching(/^epoch \d+ of 12$/) });
+    await request(sample.url).delete(jobUrl).expect(202);
+    do job = (await request(sample.url).get(jobUrl)).body.job;
+    while (job.state === 'running');
+    expect(job.state).toBe('cancelled');
+    expect(job.progress).toBeLessThan(1);
+    // Cancelled before it saved: there is no such checkpoint.
+    await request(sample.url).post('/test').send({ ckpt_file: 'ckpt_cancelled' }).expect(500);
+  });
+
   it('keeps answering /health and the 409s while it trains', async () => {
     let trained = false;
     const training = request(sample.url)
