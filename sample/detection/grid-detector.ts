@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
-import { iou } from 'nestjs-alectio/simulator';
+import { iou, softmax } from 'nestjs-alectio/simulator';
 
 import { mulberry32, shuffle } from '../seeded-random.js';
 import { type Box, CELL, cellOf, CLASSES, GRID, SCENE, type SceneSplit } from './scenes.dataset.js';
@@ -251,13 +251,6 @@ function initialWeights(seed: number): Float64Array {
   for (let i = W2; i < B2; i++) weights[i] = uniform(Math.sqrt(6 / HIDDEN)) * 0.1;
   weights[B2] = -2; // objectness starts near its prior: most cells hold no digit
   return weights;
-}
-
-function softmax(scores: number[]): number[] {
-  const max = Math.max(...scores);
-  const exp = scores.map((z) => Math.exp(z - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((e) => e / sum);
 }
 
 function sigmoid(z: number): number {

@@ -33,7 +33,15 @@ function shortened(item: unknown): unknown {
     return list.length > SHOWN ? [...head, MORE] : head;
   }
   if (Array.isArray(item) && item.length > SHOWN) return [...item.slice(0, SHOWN), MORE];
-  if (item instanceof Map) return Object.fromEntries([...item].slice(0, SHOWN).map(([key, v]) => [String(key), v]));
+  if (item instanceof Map) {
+    const head: Record<string, unknown> = {};
+    let shown = 0;
+    for (const [key, v] of item) {
+      if (shown++ === SHOWN) break; // not [...item]: a huge Map is not copied whole
+      head[String(key)] = v;
+    }
+    return head;
+  }
   return item;
 }
 

@@ -27,7 +27,7 @@ const FOOTNOTE =
 /** A page that needs nothing but itself: the learning curves as inline SVG, and the tables. */
 export function reportHtml(report: SimulationReport): string {
   const { config } = report;
-  const figure = HEADLINE[config.task ?? 'classification'];
+  const figure = HEADLINE[config.task];
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -45,7 +45,7 @@ ${learningCurve(report)}
 <h2>Mean ${figure} by labeled count</h2>
 ${summaryTable(report)}
 <h2>Every loop</h2>
-${loopTable(report.runs, config.task ?? 'classification')}
+${loopTable(report.runs, config.task)}
 <p>${FOOTNOTE}</p>
 </body>
 </html>
@@ -55,7 +55,7 @@ ${loopTable(report.runs, config.task ?? 'classification')}
 /** The headline figure (accuracy, mAP@0.5) against labeled count: a line and a dot per loop for every run, coloured by strategy. */
 function learningCurve(report: SimulationReport): string {
   const { config, runs } = report;
-  const figure = HEADLINE[config.task ?? 'classification'];
+  const figure = HEADLINE[config.task];
   const width = 760;
   const height = 420;
   const margin = { left: 76, right: 20, top: 20, bottom: 50 };

@@ -6,7 +6,7 @@ import type { SimulationReport } from './report.model.js';
 export function summaryMarkdown(report: SimulationReport): string {
   const { strategies, task } = report.config;
   const lines = [
-    `| labeled | ${strategies.map((s) => `${s} (mean ${HEADLINE[task ?? 'classification']})`).join(' | ')} |`,
+    `| labeled | ${strategies.map((s) => `${s} (mean ${HEADLINE[task]})`).join(' | ')} |`,
     `| ---: | ${strategies.map(() => '---:').join(' | ')} |`,
   ];
   for (const row of report.summary) {

@@ -25,7 +25,7 @@ export function toJson(value: unknown, subject: string, index?: number | string)
 }
 
 /** Whether JSON.stringify writes `value` exactly as the general path would, with nothing to refuse. */
-export function isPlainJson(value: unknown, depth: number): boolean {
+function isPlainJson(value: unknown, depth: number): boolean {
   switch (typeof value) {
     case 'number':
       return Number.isFinite(value);
