@@ -6,10 +6,11 @@ import { DigitsModule } from './digits.module.js';
 import { SampleConfig } from './sample.config.js';
 import { SAMPLE_POOL, type SamplePool } from './sample.pool.js';
 import { SampleConfigModule } from './sample-config.module.js';
+import { TextModule } from './text/text.module.js';
 
-const SAMPLES = { digits: DigitsModule, detection: DetectionModule };
+const SAMPLES = { digits: DigitsModule, detection: DetectionModule, text: TextModule };
 
-/** The sample that `ALECTIO_SAMPLE` names (`digits` by default, or `detection`), served by nestjs-alectio. */
+/** The sample that `ALECTIO_SAMPLE` names (`digits` by default, `detection` or `text`), served by nestjs-alectio. */
 @Module({})
 export class AppModule {
   static forSample(config = new SampleConfig()): DynamicModule {

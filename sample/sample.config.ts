@@ -1,11 +1,13 @@
 import { join, resolve } from 'node:path';
 
-/** The samples: digit classification (the default) and digit detection in scenes. */
-export type SampleName = 'digits' | 'detection';
+/** The samples: digit classification (the default), digit detection in scenes, and mail classification. */
+export type SampleName = 'digits' | 'detection' | 'text';
+
+const SAMPLE_NAMES: readonly SampleName[] = ['digits', 'detection', 'text'];
 
 /** The sample's settings, read from the environment. */
 export class SampleConfig {
-  /** `ALECTIO_SAMPLE`: which sample to serve, `digits` (the default) or `detection`. */
+  /** `ALECTIO_SAMPLE`: which sample to serve, `digits` (the default), `detection` or `text`. */
   readonly sample: SampleName;
   /** `PORT`, 5000 by default. */
   readonly port: number;
@@ -34,10 +36,10 @@ export class SampleConfig {
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const sample = env.ALECTIO_SAMPLE || 'digits';
-    if (sample !== 'digits' && sample !== 'detection') {
-      throw new Error(`ALECTIO_SAMPLE must be "digits" or "detection", got "${sample}"`);
+    if (!SAMPLE_NAMES.includes(sample as SampleName)) {
+      throw new Error(`ALECTIO_SAMPLE must be "digits", "detection" or "text", got "${sample}"`);
     }
-    this.sample = sample;
+    this.sample = sample as SampleName;
     this.port = Number(env.PORT || 5000);
     if (!Number.isInteger(this.port) || this.port < 0 || this.port > 65535) {
       throw new Error(`PORT must be a port number, got "${env.PORT}"`);

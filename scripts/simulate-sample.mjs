@@ -1,7 +1,8 @@
-// npm run simulate:sample — the simulator against the digits sample: entropy and random, three
-// seeds each, one comparison report in reports/sample/. npm run simulate:detection — the same
-// against the detection sample (`--sample detection`), in reports/detection/. Expects
-// `nest build` to have run (the npm scripts do it); further arguments go to the simulator.
+// npm run simulate:sample — the simulator against the digits sample: every query strategy, three
+// seeds each, one comparison report in reports/sample/. npm run simulate:text and
+// simulate:detection — the same against the text sample (`--sample text`, reports/text/) and the
+// detection sample (`--sample detection`, reports/detection/). Expects `nest build` to have run
+// (the npm scripts do it); further arguments go to the simulator, after these.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,11 +20,14 @@ const freePort = () =>
 const given = process.argv.slice(2);
 const at = given.indexOf('--sample');
 const sample = at >= 0 ? given.splice(at, 2)[1] : 'digits';
-// Per sample: its budgets (the detector trains slower per image), and where the report goes.
+// Per sample: its budgets (the detector trains slower per image), the figure whose labeled cost
+// the comparison reports, and where the report goes.
 const SETTINGS = {
-  digits: { initial: '100', batch: '100', loops: '6', out: 'reports/sample' },
-  detection: { initial: '100', batch: '150', loops: '5', out: 'reports/detection' },
+  digits: { initial: '100', batch: '100', loops: '10', target: '0.85', out: 'reports/sample' },
+  text: { initial: '50', batch: '50', loops: '8', target: '0.97', out: 'reports/text' },
+  detection: { initial: '100', batch: '150', loops: '5', target: '0.15', out: 'reports/detection' },
 };
+const STRATEGIES = 'random,least-confidence,margin,entropy,core-set,margin-core-set';
 if (!SETTINGS[sample]) throw new Error(`--sample ${sample} is not one of ${Object.keys(SETTINGS).join(', ')}`);
 const settings = SETTINGS[sample];
 
@@ -55,9 +59,11 @@ try {
     '--loops',
     settings.loops,
     '--strategy',
-    'entropy,random',
+    STRATEGIES,
     '--seed',
     '1,2,3',
+    '--target',
+    settings.target,
     '--out',
     settings.out,
     ...given,

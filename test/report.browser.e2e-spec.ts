@@ -7,15 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Browser, chromium } from 'playwright-core';
 
 import type { LoopRecord, RunRecord } from '../src/simulator/loop.simulator.js';
-import type { ClassificationMetrics } from '../src/simulator/metrics.js';
+import { classificationMetrics } from '../src/simulator/metrics.js';
 import { buildReport, SimulationConfig } from '../src/simulator/report.model.js';
 import { writeReport } from '../src/simulator/report.writer.js';
 
 // Debian's chromium: .ci/run installs it (apt-get install chromium).
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
+// A last loop's answer: three test mails, one of them misread, under class names.
+const ANSWER = classificationMetrics({ 0: 'spam', 1: 'ham', 2: 'ham' }, { 0: 'spam', 1: 'spam', 2: 'ham' });
+
 function loop(index: number, labeled: number, accuracy: number): LoopRecord {
-  const metrics = { accuracy, macroF1: accuracy } as ClassificationMetrics;
+  const metrics = { ...ANSWER, accuracy };
   const size = { request: 10, response: 20 };
   return {
     loop: index,
@@ -53,7 +56,7 @@ describe('the HTML report in a real headless browser', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('draws one point per loop of every run, inside the chart, with the network off', async () => {
+  it('draws a mean curve per strategy with its band, the seeds on demand, and the last loops, with the network off', async () => {
     const config: SimulationConfig = {
       task: 'classification',
       url: 'http://127.0.0.1:5000',
@@ -63,6 +66,7 @@ describe('the HTML report in a real headless browser', () => {
       loops: 4,
       strategies: ['entropy', 'random'],
       seeds: [1, 2],
+      target: 0.7,
     };
     const runs: RunRecord[] = [];
     for (const strategy of config.strategies) {
@@ -84,22 +88,65 @@ describe('the HTML report in a real headless browser', () => {
     const chart = page.locator('svg#learning-curve');
     const box = (await chart.boundingBox())!;
     expect(box.width).toBeGreaterThan(300);
-    const points = chart.locator('circle.point');
-    expect(await points.count()).toBe(15); // 4 + 4 + 4 + 3 loops
-    for (const point of await points.all()) {
-      expect(await point.isVisible()).toBe(true);
-      const p = (await point.boundingBox())!;
-      expect(p.x).toBeGreaterThanOrEqual(box.x);
-      expect(p.x + p.width).toBeLessThanOrEqual(box.x + box.width);
-      expect(p.y).toBeGreaterThanOrEqual(box.y);
-      expect(p.y + p.height).toBeLessThanOrEqual(box.y + box.height);
-    }
-    expect(await chart.locator('circle.point[data-strategy="random"]').count()).toBe(7);
-    // A higher accuracy is drawn higher up.
+    const inside = async (locator: ReturnType<typeof chart.locator>) => {
+      for (const point of await locator.all()) {
+        expect(await point.isVisible()).toBe(true);
+        const p = (await point.boundingBox())!;
+        expect(p.x).toBeGreaterThanOrEqual(box.x);
+        expect(p.x + p.width).toBeLessThanOrEqual(box.x + box.width);
+        expect(p.y).toBeGreaterThanOrEqual(box.y);
+        expect(p.y + p.height).toBeLessThanOrEqual(box.y + box.height);
+      }
+    };
+    // One mean dot per labeled count and strategy: 4 + 4 (random's loop 3 has one seed).
+    const means = chart.locator('circle.mean-point');
+    expect(await means.count()).toBe(8);
+    await inside(means);
+    // A higher mean is drawn higher up.
     const ys = await chart
-      .locator('circle.point[data-strategy="entropy"][data-seed="1"]')
+      .locator('circle.mean-point[data-strategy="entropy"]')
       .evaluateAll((nodes) => nodes.map((n) => Number(n.getAttribute('cy'))));
     expect(ys).toEqual([...ys].sort((a, b) => b - a));
+    // The band spans the seeds: entropy's two seeds differ by a point, so it has a height.
+    const band = (await chart.locator('g.strategy[data-strategy="entropy"] polygon.band').boundingBox())!;
+    expect(band.height).toBeGreaterThan(2);
+    expect(await chart.locator('polygon.band').count()).toBe(2);
+
+    // Each seed's dots are hidden, until the box is ticked.
+    const seeds = chart.locator('circle.point');
+    expect(await seeds.count()).toBe(15); // 4 + 4 + 4 + 3 loops
+    expect(await seeds.first().isVisible()).toBe(false);
+    await page.getByLabel("show each seed's curve").check();
+    await inside(seeds);
+    expect(await chart.locator('circle.point[data-strategy="random"]').count()).toBe(7);
+
+    // The comparison: a row per strategy, over the loops every run finished (random's seed 2 stopped at 200).
+    const comparison = page.locator('table#comparison');
+    expect(await comparison.locator('th').allTextContents()).toEqual([
+      'strategy',
+      'area under the curve100–200 labeled',
+      'accuracy at 200',
+      'labels to reach 70.0%',
+    ]);
+    expect(await comparison.locator('tr').nth(1).locator('td').first().textContent()).toBe('entropy');
+    // The last loop of each run: the first open, with its per-class figures and confusion matrix.
+    const last = page.locator('details.last-loop');
+    expect(await last.count()).toBe(4);
+    const first = last.first();
+    expect(await first.locator('table.confusion').isVisible()).toBe(true);
+    expect(await first.locator('table.confusion th').allTextContents()).toEqual([
+      'labeled ↓ predicted →',
+      'ham',
+      'spam',
+      'ham',
+      'spam',
+    ]);
+    expect(await first.locator('td.diagonal').allTextContents()).toEqual(['1', '1']);
+    const second = last.nth(1);
+    expect(await second.locator('table.confusion').isVisible()).toBe(false);
+    await second.locator('summary').click();
+    expect(await second.locator('table.confusion').isVisible()).toBe(true);
+
     expect(requests.filter((url) => !url.startsWith('file:'))).toEqual([]);
     if (process.env.REPORT_SCREENSHOT) await page.screenshot({ path: process.env.REPORT_SCREENSHOT, fullPage: true });
     await context.close();

@@ -53,7 +53,11 @@ describe('the detection sample: digits in scenes, found by a grid detector', () 
       boxes: number[][];
       pre_softmax: number[][];
       scores: number[];
+      embedding: number[];
     }[]) {
+      // The scene's embedding beside the protocol's fields: the detector's 64 hidden units, pooled.
+      expect(output.embedding).toHaveLength(64);
+      expect(output.embedding.every((v) => Number.isFinite(v) && v >= 0)).toBe(true);
       expect(output.pre_softmax.length).toBe(output.boxes.length);
       expect(output.scores.length).toBe(output.boxes.length);
       for (const row of output.pre_softmax) expect(row).toHaveLength(10);

@@ -86,7 +86,7 @@ describe('nestjs-alectio simulate', () => {
     const result = await simulate(args);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain('| labeled | entropy (mean accuracy) | random (mean accuracy) |');
+    expect(result.stdout).toContain('Test accuracy by labeled count (seed 1):\n\n| labeled | entropy | random |');
 
     const report = readReport(out);
     expect(report.config).toEqual({
@@ -128,9 +128,125 @@ describe('nestjs-alectio simulate', () => {
     expect(report.runs[0].initial).toEqual(report.runs[1].initial);
     expect(report.summary.map((row) => row.labeled_count)).toEqual([50, 100, 150]);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    expect(html.match(/<circle class="point"/g)).toHaveLength(6);
+    expect(html.match(/<circle class="point"/g)).toHaveLength(6); // each seed's own dots, hidden until asked for
+    expect(html.match(/<circle class="mean-point"/g)).toHaveLength(6);
     // Self-contained: nothing for the browser to fetch.
     expect(html).not.toMatch(/<link|<script|<img|(src|href)=["']?https?:|url\(/);
+  });
+
+  it('runs core-set and margin-core-set against the sample, and compares the strategies over their seeds', async () => {
+    const out = join(root, 'diverse');
+    const result = await simulate([
+      '--url',
+      url,
+      '--initial',
+      '40',
+      '--batch',
+      '40',
+      '--loops',
+      '3',
+      '--strategy',
+      'core-set,margin-core-set,entropy',
+      '--seed',
+      '1,2',
+      '--target',
+      '0.5',
+      '--out',
+      out,
+    ]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const report = readReport(out);
+    expect(report.config.target).toBe(0.5);
+    expect(report.runs.map((r) => [r.strategy, r.seed, r.loops.length])).toEqual([
+      ['core-set', 1, 3],
+      ['core-set', 2, 3],
+      ['margin-core-set', 1, 3],
+      ['margin-core-set', 2, 3],
+      ['entropy', 1, 3],
+      ['entropy', 2, 3],
+    ]);
+    for (const run of report.runs) {
+      const labeled = new Set(run.initial);
+      for (const loop of run.loops) {
+        expect(new Set(loop.selected).size).toBe(40);
+        for (const index of loop.selected) expect(labeled.has(index)).toBe(false);
+        for (const index of loop.selected) labeled.add(index);
+        expect((loop.metrics as ClassificationMetrics).accuracy).toBeGreaterThan(0.3);
+      }
+    }
+    // Core-set asks /infer for the whole pool (the labeled samples are its first centers): a
+    // bigger request than entropy's, on the unlabeled indices only.
+    const inferRequest = (strategy: string) => report.runs.find((r) => r.strategy === strategy)!.loops[1].sizes.infer.request;
+    expect(inferRequest('core-set')).toBeGreaterThan(inferRequest('entropy'));
+    // Diversity picks other samples than uncertainty does.
+    expect(report.runs[0].loops[0].selected).not.toEqual(report.runs[4].loops[0].selected);
+
+    // Per labeled count and strategy: the mean and spread over the two seeds.
+    for (const row of report.summary) {
+      for (const strategy of ['core-set', 'margin-core-set', 'entropy'] as const) {
+        const figures = report.runs
+          .filter((r) => r.strategy === strategy)
+          .map((r) => (r.loops[row.loop].metrics as ClassificationMetrics).accuracy);
+        expect(row.strategies[strategy]).toEqual({
+          mean: expect.closeTo((figures[0] + figures[1]) / 2, 12),
+          std: expect.closeTo(Math.abs(figures[0] - figures[1]) / Math.SQRT2, 12),
+          min: Math.min(...figures),
+          max: Math.max(...figures),
+          runs: 2,
+        });
+      }
+    }
+    expect(report.comparison).toMatchObject({ target: 0.5, loops: 3, labeled: [40, 120] });
+    expect(report.comparison.strategies.map((s) => s.strategy)).toEqual(['core-set', 'margin-core-set', 'entropy']);
+    for (const row of report.comparison.strategies) {
+      expect(row.aulc.runs).toBe(2);
+      expect(row.aulc.mean).toBeGreaterThan(0.3);
+      expect(row.labels_to_target!.per_run).toHaveLength(2);
+    }
+    // The printed summary holds both tables.
+    expect(result.stdout).toContain('| labeled | core-set | margin-core-set | entropy |');
+    expect(result.stdout).toMatch(
+      /\| strategy \| area under the curve, 40–120 labeled \| accuracy at 120 \| labels to reach 50\.0% \|/,
+    );
+    expect(result.stdout).toMatch(/\| core-set \| \d+\.\d% ± \d+\.\d \| \d+\.\d% ± \d+\.\d \| (\d+|not reached.*) \|/);
+    // And the page: one mean curve per strategy with its band, the comparison, the last loops.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html.match(/<polyline class="mean"/g)).toHaveLength(3);
+    expect(html.match(/<polygon class="band"/g)).toHaveLength(3);
+    expect(html).toContain('<table id="comparison">');
+    expect(html.match(/<details class="last-loop"/g)).toHaveLength(6);
+  });
+
+  it('scores class names (strings) like class ids, and asks a core-set /infer for every index of the pool', async () => {
+    const asked: number[] = [];
+    const { server, url: fake } = await fakeServer((path, body) => {
+      if (path === '/test') {
+        const names = { predictions: { 0: 'spam', 1: 'ham', 2: 'ham' }, labels: { 0: 'spam', 1: 'spam', 2: 'ham' } };
+        return { text: JSON.stringify({ status: 200, ...names }) };
+      }
+      if (path === '/infer') asked.push(body.unlabeled.length);
+      return goodAnswer(path, body);
+    });
+    const out = join(root, 'names');
+    try {
+      const args = ['--url', fake, '--initial', '10', '--batch', '5', '--loops', '2', '--strategy', 'core-set', '--out', out];
+      const result = await simulate(args);
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      const metrics = readReport(out).runs[0].loops[0].metrics as ClassificationMetrics;
+      expect(metrics.classes).toEqual(['ham', 'spam']);
+      expect(metrics.accuracy).toBeCloseTo(2 / 3, 12);
+      expect(metrics.confusion).toEqual([
+        [1, 0],
+        [1, 1],
+      ]);
+      expect(asked).toEqual([40, 40]); // the whole pool of /health, both loops
+      const html = readFileSync(join(out, 'report.html'), 'utf8');
+      expect(html).toContain('<th>spam</th>');
+    } finally {
+      server.close();
+    }
   });
 
   it('makes the same selections from the same seed', async () => {
@@ -270,7 +386,14 @@ describe('nestjs-alectio simulate', () => {
     expect(help.stdout).toContain('entropy                -sum p ln p');
     const bad = await simulate(['--strategy', 'bald']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--strategy bald is not one of random, least-confidence, margin, entropy');
+    expect(bad.stderr).toContain(
+      '--strategy bald is not one of random, least-confidence, margin, entropy, core-set, margin-core-set',
+    );
+    for (const target of ['0', '1.5', 'high', '']) {
+      const badTarget = await simulate(['--target', target]);
+      expect(badTarget.code).toBe(2);
+      expect(badTarget.stderr).toContain(`--target must be a share above 0 and at most 1 (0.85 for 85%), got "${target}"`);
+    }
     const tooMany = await simulate(['--url', url, '--initial', '7000', '--loops', '2', '--out', join(root, 'x')]);
     expect(tooMany.code).toBe(2);
     expect(tooMany.stderr).toContain('is more than the pool of 7000');

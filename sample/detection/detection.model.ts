@@ -5,7 +5,7 @@ import type { AlectioContext, InferResult, TestResult } from 'nestjs-alectio';
 import { Infer, InferPayload, Test, TestPayload, Train, TrainPayload } from 'nestjs-alectio';
 
 import { CheckpointStore } from '../checkpoint.store.js';
-import { type Detection, GridDetector } from './grid-detector.js';
+import { GridDetector } from './grid-detector.js';
 import { type Box, ScenesDataset } from './scenes.dataset.js';
 
 const FORMAT = 'grid-detector/1';
@@ -19,11 +19,15 @@ export interface DetectedScene {
   scores: number[];
 }
 
-/** An infer output: the boxes, their scores, and each box's class scores before softmax. */
+/**
+ * An infer output: the boxes, their scores, each box's class scores before softmax, and the
+ * scene's embedding (an extra field a platform may ignore; the simulator's core-set measures it).
+ */
 export interface DetectionOutput {
   boxes: Box[];
   pre_softmax: number[][];
   scores: number[];
+  embedding: number[];
 }
 
 /** The detection sample's side: the same three methods, for a detector of digits in scenes. */
@@ -55,9 +59,9 @@ export class DetectionModel {
     const detector = new GridDetector(await this.checkpoints.load(ckpt_file, FORMAT));
     const { test } = this.scenes;
     const indices = Array.from({ length: test.size }, (_, i) => i);
-    const detections = await detectAll(detector, test, indices, signal);
+    const looks = await lookAll(detector, test, indices, signal);
     return {
-      predictions: detections.map((found) => ({
+      predictions: looks.map(({ detections: found }) => ({
         boxes: found.map((d) => d.box),
         objects: found.map((d) => d.object),
         scores: found.map((d) => d.score),
@@ -69,31 +73,32 @@ export class DetectionModel {
   @Infer()
   async infer({ unlabeled, ckpt_file }: InferPayload, { signal }: AlectioContext): Promise<InferResult<DetectionOutput>> {
     const detector = new GridDetector(await this.checkpoints.load(ckpt_file, FORMAT));
-    const detections = await detectAll(detector, this.scenes.pool, unlabeled, signal);
+    const looks = await lookAll(detector, this.scenes.pool, unlabeled, signal);
     return {
-      outputs: detections.map((found) => ({
-        boxes: found.map((d) => d.box),
-        pre_softmax: found.map((d) => d.preSoftmax),
-        scores: found.map((d) => d.score),
+      outputs: looks.map(({ detections, embedding }) => ({
+        boxes: detections.map((d) => d.box),
+        pre_softmax: detections.map((d) => d.preSoftmax),
+        scores: detections.map((d) => d.score),
+        embedding,
       })),
     };
   }
 }
 
-/** The detections of every scene `indices` of `split`, yielding to the event loop as it goes. */
-async function detectAll(
+/** What the detector sees in every scene `indices` of `split`, yielding to the event loop as it goes. */
+async function lookAll(
   detector: GridDetector,
   split: ScenesDataset['pool'],
   indices: readonly number[],
   signal?: AbortSignal,
-): Promise<Detection[][]> {
-  const all: Detection[][] = [];
+): Promise<ReturnType<GridDetector['look']>[]> {
+  const all: ReturnType<GridDetector['look']>[] = [];
   for (let i = 0; i < indices.length; i++) {
     if (i > 0 && i % SCENES_PER_TURN === 0) {
       await yieldToEventLoop();
       signal?.throwIfAborted();
     }
-    all.push(detector.detect(split, indices[i]));
+    all.push(detector.look(split, indices[i]));
   }
   return all;
 }

@@ -2,6 +2,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 import { iou, softmax } from 'nestjs-alectio/simulator';
 
+import { Adam } from '../adam.js';
 import { mulberry32, shuffle } from '../seeded-random.js';
 import { type Box, CELL, cellOf, CLASSES, GRID, SCENE, type SceneSplit } from './scenes.dataset.js';
 
@@ -65,15 +66,21 @@ export class GridDetector {
     this.weights = weights ?? initialWeights(DEFAULT_DETECTOR_SETTINGS.seed);
   }
 
-  /** The detections in scene `index` of `split`, best first, after non-maximum suppression. */
-  detect(split: SceneSplit, index: number): Detection[] {
+  /**
+   * The detections in scene `index` of `split`, best first, after non-maximum suppression, and
+   * the scene's embedding: the mean over the grid's cells of
+   * the hidden layer's activations, what the model "sees" there (for diversity-aware selection).
+   */
+  look(split: SceneSplit, index: number): { detections: Detection[]; embedding: number[] } {
     const input = new Float64Array(FEATURES);
     const hidden = new Float64Array(HIDDEN);
     const out = new Float64Array(OUTPUTS);
+    const pooled = new Float64Array(HIDDEN);
     const found: Detection[] = [];
     for (let cell = 0; cell < GRID * GRID; cell++) {
       windowOf(split, index, cell, input);
       this.forward(input, hidden, out);
+      for (let h = 0; h < HIDDEN; h++) pooled[h] += hidden[h] / (GRID * GRID);
       const preSoftmax = Array.from(out.subarray(CLASS_AT, CLASS_AT + CLASSES));
       const probabilities = softmax(preSoftmax);
       let object = 0;
@@ -97,7 +104,8 @@ export class GridDetector {
     found.sort((a, b) => b.score - a.score);
     const kept: Detection[] = [];
     for (const detection of found) if (kept.every((k) => iou(k.box, detection.box) <= NMS_IOU)) kept.push(detection);
-    return kept;
+    // Four decimals are plenty for a distance, and keep the answer a third the size.
+    return { detections: kept, embedding: Array.from(pooled, (v) => Math.round(v * 1e4) / 1e4) };
   }
 
   /**
@@ -196,35 +204,6 @@ export class GridDetector {
         const row = W1 + h * FEATURES;
         for (let f = 0; f < FEATURES; f++) gradient[row + f] += d * input[f];
       }
-    }
-  }
-}
-
-/** Adam (Kingma & Ba, 2015), its moments kept for one fit. */
-class Adam {
-  private readonly m: Float64Array;
-  private readonly v: Float64Array;
-  private t = 0;
-
-  constructor(
-    size: number,
-    private readonly rate: number,
-  ) {
-    this.m = new Float64Array(size);
-    this.v = new Float64Array(size);
-  }
-
-  step(weights: Float64Array, gradient: Float64Array, scale: number): void {
-    const beta1 = 0.9;
-    const beta2 = 0.999;
-    this.t++;
-    const correction1 = 1 - beta1 ** this.t;
-    const correction2 = 1 - beta2 ** this.t;
-    for (let i = 0; i < weights.length; i++) {
-      const g = gradient[i] * scale;
-      this.m[i] = beta1 * this.m[i] + (1 - beta1) * g;
-      this.v[i] = beta2 * this.v[i] + (1 - beta2) * g * g;
-      weights[i] -= (this.rate * (this.m[i] / correction1)) / (Math.sqrt(this.v[i] / correction2) + 1e-8);
     }
   }
 }

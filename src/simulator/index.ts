@@ -19,10 +19,14 @@ export type { ClassificationMetrics } from './metrics.js';
 export { ProtocolClient, SimulationError } from './protocol.client.js';
 /** One answer of the server, with its sizes and its duration. */
 export type { Exchange } from './protocol.client.js';
-/** The query strategies: `STRATEGIES`, `selectNext` (the next batch), `uncertainty`, `softmax`, `logitsOf`. */
-export { AGGREGATES, logitsOf, preSoftmaxRowsOf, selectNext, softmax, STRATEGIES, uncertainty } from './query-strategies.js';
+/** The query strategies: `STRATEGIES`, `selectNext` (the next batch), `uncertainty`, and which need the labeled outputs. */
+export { AGGREGATES, needsLabeledOutputs, selectNext, SHORTLIST_FACTOR, STRATEGIES, uncertainty } from './query-strategies.js';
 /** The name of a query strategy. */
-export type { Aggregate, SelectionSettings, StrategyName } from './query-strategies.js';
+export type { Aggregate, SelectionSettings, StrategyName, UncertaintyName } from './query-strategies.js';
+/** Reading /infer's outputs: `softmax`, `logitsOf`, `preSoftmaxRowsOf`, and `vectorsOf` (what core-set measures). */
+export { logitsOf, preSoftmaxRowsOf, softmax, vectorsOf } from './infer-outputs.js';
+/** `kCenterGreedy`: the core-set selection over plain vectors. */
+export { kCenterGreedy } from './k-center.js';
 /** `reportHtml`: the report as a self-contained HTML page, the learning curve and the tables. */
 export { reportHtml } from './report.html.js';
 /** `summaryMarkdown`: the report's summary as the Markdown table the command prints. */

@@ -1,9 +1,10 @@
 import { isPlainObject } from '../util/value-guards.js';
 import { detectionMetrics } from './detection-metrics.js';
 import type { LoopMetrics, SimulatedTask } from './headline.js';
+import { logitsOf, preSoftmaxRowsOf } from './infer-outputs.js';
 import { classificationMetrics } from './metrics.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
-import { type Aggregate, logitsOf, preSoftmaxRowsOf, selectNext, StrategyName } from './query-strategies.js';
+import { type Aggregate, needsLabeledOutputs, selectNext, StrategyName } from './query-strategies.js';
 import { sample, seededRandom } from './seeded-random.js';
 
 /** The four steps of a loop, in order: what the progress line shows and `timings` measures. */
@@ -60,7 +61,10 @@ export interface LoopEvents {
 /**
  * The platform's loop: loop 0 labels `initial` indices at random; then each loop trains on the
  * labeled set (resuming from the last checkpoint), tests the checkpoint, infers on every
- * unlabeled index, and labels the `batch` chosen by the strategy.
+ * unlabeled index, and labels the `batch` chosen by the strategy. Core-set and margin-core-set
+ * measure distances to the labeled samples, so their /infer asks for the whole pool, labeled
+ * indices included (the protocol's `unlabeled` is any list of indices): a platform that infers on
+ * the unlabeled pool only would start their centers from nothing.
  */
 export async function runLoops(client: ProtocolClient, settings: RunSettings, events: LoopEvents = {}): Promise<RunRecord> {
   const random = seededRandom(settings.seed);
@@ -88,13 +92,18 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
     const metrics = metricsOf(test.body, task);
 
     events.phase?.(loop, 'infer');
-    const unlabeled = all.filter((i) => !labeled.has(i));
-    const infer = await client.post<{ outputs?: unknown }>('/infer', { unlabeled, ckpt_file: ckpt });
-    const outputs = outputsOf(infer.body, unlabeled, task);
+    const asked = needsLabeledOutputs(settings.strategy) ? all : all.filter((i) => !labeled.has(i));
+    const infer = await client.post<{ outputs?: unknown }>('/infer', { unlabeled: asked, ckpt_file: ckpt });
+    const outputs = outputsOf(infer.body, asked, task);
+    const labeledOutputs = new Map<number, unknown>();
+    for (const index of labeledList) {
+      if (outputs.has(index)) labeledOutputs.set(index, outputs.get(index));
+      outputs.delete(index);
+    }
 
     events.phase?.(loop, 'select');
     const selectStarted = performance.now();
-    const selected = selectNext(settings.strategy, outputs, settings.batch, random, selection);
+    const selected = selectNext(settings.strategy, outputs, settings.batch, random, selection, labeledOutputs);
     for (const index of selected) labeled.add(index);
     const selectMs = performance.now() - selectStarted;
 

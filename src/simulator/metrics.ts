@@ -1,10 +1,18 @@
-/** Classification metrics of one /test answer, per PROTOCOL.md's integer class ids. */
+import { show } from '../protocol/value-display.js';
+
+/** A class as /test names it: PROTOCOL.md's integer id, or a class name that a text team may send. */
+export type ClassLabel = number | string;
+
+/** Classification metrics of one /test answer. */
 export interface ClassificationMetrics {
   /** Test samples scored. */
   samples: number;
   accuracy: number;
-  /** Class ids, in the order of every per-class list and of the confusion matrix. */
-  classes: number[];
+  /**
+   * The classes seen in the labels or the predictions, in the order of every per-class list and
+   * of the confusion matrix: integer ids in increasing order, or class names in code-point order.
+   */
+  classes: ClassLabel[];
   precision: number[];
   recall: number[];
   f1: number[];
@@ -27,15 +35,25 @@ export const mean = (values: readonly number[]): number => ratio(sum(values), va
 
 /**
  * Metrics from the predictions and labels that /test returned (keyed by test index, on the same
- * indices). Throws when a value is not an integer class id: other problems need other metrics.
+ * indices). Every value is an integer class id (PROTOCOL.md), or every one a class name (a
+ * non-empty string), scored alike; throws on anything else, and on an answer that mixes the two
+ * (is 1 the class "1"? the simulator does not guess).
  */
 export function classificationMetrics(
   predictions: Record<string, unknown>,
   labels: Record<string, unknown>,
 ): ClassificationMetrics {
   const keys = Object.keys(labels);
-  const pairs = keys.map((key) => [classId(labels[key], 'label', key), classId(predictions[key], 'prediction', key)]);
-  const classes = [...new Set(pairs.flat())].sort((a, b) => a - b);
+  const pairs = keys.map((key) => [classOf(labels[key], 'label', key), classOf(predictions[key], 'prediction', key)]);
+  const seen = [...new Set(pairs.flat())];
+  const named = seen.find((c) => typeof c === 'string');
+  const numbered = seen.find((c) => typeof c === 'number');
+  if (named !== undefined && numbered !== undefined) {
+    throw new Error(
+      `test values mix class ids and class names (${numbered} and ${show(named)}): give every label and prediction as one or the other`,
+    );
+  }
+  const classes = seen.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const position = new Map(classes.map((c, i) => [c, i]));
   const confusion = classes.map(() => classes.map(() => 0));
   for (const [label, predicted] of pairs) confusion[position.get(label)!][position.get(predicted)!]++;
@@ -68,9 +86,9 @@ export function classificationMetrics(
   };
 }
 
-function classId(value: unknown, what: string, key: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    throw new Error(`test ${what} for index ${key} is ${JSON.stringify(value)}, not an integer class id`);
-  }
-  return value;
+function classOf(value: unknown, what: string, key: string): ClassLabel {
+  if ((typeof value === 'number' && Number.isInteger(value)) || (typeof value === 'string' && value !== '')) return value;
+  throw new Error(
+    `test ${what} for index ${key} is ${show(value)}, not a class: an integer class id or a class name (a non-empty string)`,
+  );
 }

@@ -1,18 +1,26 @@
+import { logitsOf, preSoftmaxRowsOf, softmax, vectorsOf } from './infer-outputs.js';
+import { kCenterGreedy } from './k-center.js';
 import { sample } from './seeded-random.js';
 
 /** The query strategies, in the order the help and the report list them. */
-export const STRATEGIES = ['random', 'least-confidence', 'margin', 'entropy'] as const;
-/** How the next samples to label are chosen from the logits that /infer returns. */
+export const STRATEGIES = ['random', 'least-confidence', 'margin', 'entropy', 'core-set', 'margin-core-set'] as const;
+/** How the next samples to label are chosen from the outputs that /infer returns. */
 export type StrategyName = (typeof STRATEGIES)[number];
+/** The strategies that score each sample alone by its softmax. */
+export type UncertaintyName = 'least-confidence' | 'margin' | 'entropy';
 
-/** Softmax of logits, shifted by their maximum so exp() cannot overflow. */
-export function softmax(logits: readonly number[]): number[] {
-  let max = -Infinity;
-  for (const z of logits) max = Math.max(max, z); // not Math.max(...logits): 200,000 arguments overflow the stack
-  const exp = logits.map((z) => Math.exp(z - max));
-  const sum = exp.reduce((a, b) => a + b, 0);
-  return exp.map((e) => e / sum);
-}
+/**
+ * The strategies that measure distances to the labeled set, and so need the labeled samples'
+ * outputs too: the simulator's /infer asks for the whole pool when one of them runs.
+ */
+export const needsLabeledOutputs = (strategy: StrategyName): boolean => strategy === 'core-set' || strategy === 'margin-core-set';
+
+/**
+ * margin-core-set shortlists this many times the batch of the lowest-margin samples, then picks
+ * the batch among them by k-center greedy: Zhdanov's pre-filter factor β = 10 ("Diverse
+ * mini-batch Active Learning", 2019), with k-center greedy in place of his weighted k-means.
+ */
+export const SHORTLIST_FACTOR = 10;
 
 /**
  * Uncertainty of one sample, larger = less sure, with p = softmax(logits):
@@ -21,7 +29,7 @@ export function softmax(logits: readonly number[]): number[] {
  * Each is 0 for a model that is sure, never below: an image's boxes can be summed and averaged.
  * - entropy: −Σ p·ln p
  */
-export function uncertainty(strategy: Exclude<StrategyName, 'random'>, logits: readonly number[]): number {
+export function uncertainty(strategy: UncertaintyName, logits: readonly number[]): number {
   const p = softmax(logits);
   let first = 0;
   let second = 0;
@@ -53,11 +61,16 @@ export interface SelectionSettings {
 }
 
 /**
- * The `count` indices to label next. Random draws with the seeded generator; the others take
- * the most uncertain first, ties broken by the smaller index, so a run can be repeated. A
- * detection output scores each box by the softmax of its pre-softmax row, aggregated per image;
- * an image with no box comes after every image with one (nothing in it is uncertain to the
- * model): it scores −1, below any box's uncertainty, which is never negative.
+ * The `count` indices to label next, from the unlabeled samples' `outputs` (and, for core-set
+ * and margin-core-set, the `labeled` samples' outputs: without them the centers start from
+ * nothing). Random draws with the seeded generator; every other strategy is deterministic, ties
+ * broken by the smaller index, so a run can be repeated:
+ * - least-confidence, margin, entropy: the most uncertain first. A detection output scores each
+ *   box by the softmax of its pre-softmax row, aggregated per image; an image with no box comes
+ *   after every image with one (nothing in it is uncertain to the model): it scores −1, below
+ *   any box's uncertainty, which is never negative.
+ * - core-set: k-center greedy over the outputs' vectors (see `vectorsOf`).
+ * - margin-core-set: the SHORTLIST_FACTOR × count lowest-margin samples, then k-center greedy among them.
  */
 export function selectNext(
   strategy: StrategyName,
@@ -65,9 +78,24 @@ export function selectNext(
   count: number,
   random: () => number,
   settings: SelectionSettings = { task: 'classification', aggregate: 'max' },
+  labeled: ReadonlyMap<number, unknown> = new Map(),
 ): number[] {
   const candidates = [...outputs.keys()].sort((a, b) => a - b);
   if (strategy === 'random') return sample(candidates, count, random);
+  if (strategy === 'core-set') return diverse(candidates, outputs, labeled, count, settings);
+  const uncertain = mostUncertain(strategy === 'margin-core-set' ? 'margin' : strategy, candidates, outputs, settings);
+  if (strategy !== 'margin-core-set') return uncertain.slice(0, count);
+  const shortlist = uncertain.slice(0, count * SHORTLIST_FACTOR).sort((a, b) => a - b);
+  return diverse(shortlist, outputs, labeled, count, settings);
+}
+
+/** `candidates` from the most uncertain to the least, ties to the smaller index. */
+function mostUncertain(
+  strategy: UncertaintyName,
+  candidates: number[],
+  outputs: ReadonlyMap<number, unknown>,
+  settings: SelectionSettings,
+): number[] {
   const scoreOf = (index: number): number => {
     const output = outputs.get(index);
     if (settings.task === 'classification') return uncertainty(strategy, logitsOf(output, index));
@@ -84,36 +112,25 @@ export function selectNext(
   };
   const scored = candidates.map((index) => ({ index, score: scoreOf(index) }));
   scored.sort((a, b) => b.score - a.score || a.index - b.index);
-  return scored.slice(0, count).map((s) => s.index);
+  return scored.map((s) => s.index);
 }
 
-/** The logits in a classification output: a list of numbers. */
-export function logitsOf(output: unknown, index: number): number[] {
-  if (!Array.isArray(output) || output.length === 0 || !output.every(isFiniteNumber)) {
-    throw new Error(`infer output for index ${index} is not a list of logits (numbers)`);
-  }
-  return output as number[];
-}
-
-/**
- * The pre-softmax rows of a detection output `{boxes, pre_softmax, scores}`, one per box, each
- * a non-empty list of numbers; `[]` for an image with no box, a valid output.
- */
-export function preSoftmaxRowsOf(output: unknown, index: number): number[][] {
-  const { boxes, pre_softmax: rows } = (output ?? {}) as { boxes?: unknown; pre_softmax?: unknown };
-  const valid =
-    Array.isArray(boxes) &&
-    Array.isArray(rows) &&
-    rows.length === boxes.length &&
-    rows.every((row) => Array.isArray(row) && row.length > 0 && row.every(isFiniteNumber));
-  if (!valid) {
-    throw new Error(
-      `infer output for index ${index} is not a detection output {boxes, pre_softmax, scores} with one row of numbers per box`,
-    );
-  }
-  return rows as number[][];
-}
-
-function isFiniteNumber(value: unknown): boolean {
-  return typeof value === 'number' && Number.isFinite(value);
+/** `count` of `candidates` (sorted by index) by k-center greedy, the labeled outputs as the first centers. */
+function diverse(
+  candidates: number[],
+  outputs: ReadonlyMap<number, unknown>,
+  labeled: ReadonlyMap<number, unknown>,
+  count: number,
+  settings: SelectionSettings,
+): number[] {
+  const labeledIndices = [...labeled.keys()].sort((a, b) => a - b);
+  const vectors = vectorsOf(
+    [
+      ...candidates.map((index) => [index, outputs.get(index)] as const),
+      ...labeledIndices.map((i) => [i, labeled.get(i)] as const),
+    ],
+    settings.task,
+  );
+  const picked = kCenterGreedy(vectors.slice(0, candidates.length), vectors.slice(candidates.length), count);
+  return picked.map((position) => candidates[position]);
 }

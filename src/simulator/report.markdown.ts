@@ -1,17 +1,45 @@
-import { percent } from './format.js';
+import type { Comparison } from './comparison.js';
+import { labelsCell, meanAndSpread, percent } from './format.js';
 import { HEADLINE } from './headline.js';
 import type { SimulationReport } from './report.model.js';
 
-/** The summary as a Markdown table, as the README shows it. */
+/** The summary as Markdown, as the command prints it and the README shows it: the curves, then the comparison. */
 export function summaryMarkdown(report: SimulationReport): string {
-  const { strategies, task } = report.config;
+  const { strategies, task, seeds } = report.config;
+  const figure = HEADLINE[task];
+  const over =
+    seeds.length === 1 ? `seed ${seeds[0]}` : `mean over seeds ${seeds.join(', ')} ± sample standard deviation, in points`;
   const lines = [
-    `| labeled | ${strategies.map((s) => `${s} (mean ${HEADLINE[task]})`).join(' | ')} |`,
+    `Test ${figure} by labeled count (${over}):`,
+    '',
+    `| labeled | ${strategies.join(' | ')} |`,
     `| ---: | ${strategies.map(() => '---:').join(' | ')} |`,
   ];
   for (const row of report.summary) {
-    const cells = strategies.map((s) => (row.mean[s] ? percent(row.mean[s]!.mean) : ''));
+    const cells = strategies.map((s) => (row.strategies[s] ? meanAndSpread(row.strategies[s]!) : ''));
     lines.push(`| ${row.labeled_count} | ${cells.join(' | ')} |`);
+  }
+  const comparison = comparisonMarkdown(report.comparison, figure);
+  return comparison ? `${lines.join('\n')}\n\n${comparison}` : lines.join('\n');
+}
+
+function comparisonMarkdown(comparison: Comparison, figure: string): string {
+  if (comparison.labeled === null || comparison.strategies.length === 0) return '';
+  const [first, last] = comparison.labeled;
+  const range = first === last ? `at ${first} labeled` : `${first}–${last} labeled`;
+  const header = ['strategy', `area under the curve, ${range}`, `${figure} at ${last}`];
+  if (comparison.target !== null) header.push(`labels to reach ${percent(comparison.target)}`);
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `| --- | ${header
+      .slice(1)
+      .map(() => '---:')
+      .join(' | ')} |`,
+  ];
+  for (const row of comparison.strategies) {
+    const cells = [row.strategy, meanAndSpread(row.aulc), meanAndSpread(row.final)];
+    if (row.labels_to_target) cells.push(labelsCell(row.labels_to_target));
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   return lines.join('\n');
 }

@@ -6,7 +6,7 @@ import { HEADLINE, headline, type SimulatedTask, TASKS } from './headline.js';
 import { runLoops, RunRecord } from './loop.simulator.js';
 import { OutputStream, ProgressDisplay } from './progress.display.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
-import { type Aggregate, AGGREGATES, STRATEGIES, StrategyName } from './query-strategies.js';
+import { type Aggregate, AGGREGATES, SHORTLIST_FACTOR, STRATEGIES, StrategyName } from './query-strategies.js';
 import { summaryMarkdown } from './report.markdown.js';
 import { buildReport, SimulationConfig } from './report.model.js';
 import { writeReport } from './report.writer.js';
@@ -32,6 +32,8 @@ Options:
   --task <task>          classification or detection (default: task of GET /health, else
                          classification): how /test is scored and /infer's outputs read
   --aggregate <rule>     detection: an image's uncertainty from its boxes', ${AGGREGATES.join(', ')} (default max)
+  --target <share>       a figure between 0 and 1 (e.g. 0.85): the comparison reports the labels
+                         each strategy needed to reach it
   --out <dir>            report folder (default alectio-report)
   -h, --help             this text
 
@@ -40,13 +42,23 @@ Query strategies, with p = softmax(logits) of one sample; the largest score is l
   least-confidence       1 - max p
   margin                 1 - (p1 - p2), the two largest probabilities
   entropy                -sum p ln p
+  core-set               k-center greedy (Sener & Savarese 2018): each pick the sample farthest
+                         from the labeled ones and the picks so far, by Euclidean distance
+                         between output vectors
+  margin-core-set        the ${SHORTLIST_FACTOR} x --batch lowest-margin samples, then k-center greedy among them
+                         (the pre-filter of Zhdanov 2019)
 For detection, p is the softmax of one box's pre-softmax row; an image's score is the max, mean
 or sum over its boxes (--aggregate), and an image with no box comes after every image with one.
+An output vector is an output's "embedding" list when it carries one, else a classifier's
+logits, or per class the largest probability over a detector's boxes. Core-set measures the
+distance to the labeled samples, so with it /infer is asked for the whole pool.
 
-Metrics: classification scores accuracy (and per-class precision, recall, F1, confusion);
+Metrics: classification scores accuracy (and per-class precision, recall, F1, confusion), with
+classes as integer ids or as class names (strings);
 detection scores mAP at IoU 0.5 (PASCAL VOC, all-point), COCO mAP at IoU 0.5:0.05:0.95
 (101-point), AP per class, precision and recall at score 0.5, and a confusion matrix with a
-background row and column.
+background row and column. Per strategy, over its seeds, the report gives the mean and spread
+at each labeled count, the area under the learning curve, and the labels to reach --target.
 
 Exit status: 0 done, 1 the server answered an error or broke the protocol, 2 bad options,
 130 interrupted (the report keeps every finished loop).`;
@@ -94,6 +106,7 @@ export async function simulateCommand(argv: string[], io: SimulateIo): Promise<n
       seeds: options.seeds,
       task,
       ...(task === 'detection' ? { aggregate: options.aggregate } : {}),
+      ...(options.target === undefined ? {} : { target: options.target }),
     };
     const figure = HEADLINE[task];
     const reportConfig = config;
@@ -165,6 +178,7 @@ function parseOptions(argv: string[]) {
       seed: { type: 'string', default: '1' },
       task: { type: 'string' },
       aggregate: { type: 'string', default: 'max' },
+      target: { type: 'string' },
       out: { type: 'string', default: 'alectio-report' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -180,6 +194,13 @@ function parseOptions(argv: string[]) {
   }
   if (!(AGGREGATES as readonly string[]).includes(values.aggregate!)) {
     throw new Error(`--aggregate ${values.aggregate} is not one of ${AGGREGATES.join(', ')}`);
+  }
+  let target: number | undefined;
+  if (values.target !== undefined) {
+    target = Number(values.target);
+    if (values.target.trim() === '' || !(target > 0 && target <= 1)) {
+      throw new Error(`--target must be a share above 0 and at most 1 (0.85 for 85%), got "${values.target}"`);
+    }
   }
   let url: URL;
   try {
@@ -200,6 +221,7 @@ function parseOptions(argv: string[]) {
     out: values.out!,
     task: values.task as SimulatedTask | undefined,
     aggregate: values.aggregate as Aggregate,
+    target,
   };
 }
 

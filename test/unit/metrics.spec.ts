@@ -64,10 +64,33 @@ describe('classificationMetrics', () => {
     expect(odd.accuracy).toBe(0.5);
   });
 
-  it('refuses values that are not integer class ids', () => {
+  it('refuses values that are neither integer class ids nor class names', () => {
     expect(() => classificationMetrics({ 0: 0.5 }, { 0: 1 })).toThrow(
-      'test prediction for index 0 is 0.5, not an integer class id',
+      'test prediction for index 0 is 0.5, not a class: an integer class id or a class name (a non-empty string)',
     );
     expect(() => classificationMetrics({ 0: 1 }, { 0: { boxes: [] } })).toThrow('test label for index 0 is {"boxes":[]}');
+    expect(() => classificationMetrics({ 0: '' }, { 0: 'spam' })).toThrow('test prediction for index 0 is "", not a class');
+  });
+
+  it('scores class names (strings) as it scores integer ids', () => {
+    const byName = classificationMetrics(
+      { 0: 'spam', 1: 'ham', 2: 'spam', 3: 'hard ham' },
+      { 0: 'spam', 1: 'spam', 2: 'spam', 3: 'ham' },
+    );
+    const byId = classificationMetrics({ 0: 2, 1: 0, 2: 2, 3: 1 }, { 0: 2, 1: 2, 2: 2, 3: 0 });
+    expect(byName.classes).toEqual(['ham', 'hard ham', 'spam']); // code-point order, as ids are in increasing order
+    expect({ ...byName, classes: byId.classes }).toEqual(byId);
+    expect(byName.accuracy).toBe(0.5);
+    expect(byName.confusion).toEqual([
+      [0, 1, 0],
+      [0, 0, 0],
+      [1, 0, 2],
+    ]);
+  });
+
+  it('refuses an answer that mixes class ids and class names', () => {
+    expect(() => classificationMetrics({ 0: 1, 1: '1' }, { 0: 1, 1: 1 })).toThrow(
+      'test values mix class ids and class names (1 and "1"): give every label and prediction as one or the other',
+    );
   });
 });

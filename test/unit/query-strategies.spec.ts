@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 
-import { selectNext, softmax, uncertainty } from '../../src/simulator/query-strategies.js';
+import { softmax, vectorsOf } from '../../src/simulator/infer-outputs.js';
+import { selectNext, uncertainty } from '../../src/simulator/query-strategies.js';
 import { sample, seededRandom } from '../../src/simulator/seeded-random.js';
 
 describe('query strategies', () => {
@@ -125,5 +126,101 @@ describe('query strategies', () => {
     expect(() => selectNext('entropy', outputs, 1, seededRandom(1))).toThrow(
       'infer output for index 3 is not a list of logits (numbers)',
     );
+  });
+
+  describe('core-set and margin-core-set', () => {
+    // Logits on a line: the labeled sample sits at 0; candidates at 1, 2, 8 and 9.
+    const outputs = new Map<number, number[]>([
+      [10, [1, 0]],
+      [11, [2, 0]],
+      [12, [8, 0]],
+      [13, [9, 0]],
+    ]);
+    const labeled = new Map<number, number[]>([[0, [0, 0]]]);
+
+    it('core-set picks the output farthest from the labeled ones, then from its picks', () => {
+      expect(selectNext('core-set', outputs, 2, seededRandom(1), undefined, labeled)).toEqual([13, 11]);
+      // With the labeled sample far to the right, the left end comes first.
+      expect(selectNext('core-set', outputs, 1, seededRandom(1), undefined, new Map([[0, [20, 0]]]))).toEqual([10]);
+    });
+
+    it('core-set is deterministic: the seed does not change it', () => {
+      expect(selectNext('core-set', outputs, 3, seededRandom(1), undefined, labeled)).toEqual(
+        selectNext('core-set', outputs, 3, seededRandom(99), undefined, labeled),
+      );
+    });
+
+    it('margin-core-set shortlists the 10 × batch lowest margins, then picks diverse ones among them', () => {
+      // 30 candidates: 0-19 sure (margin 0), 20-29 torn (p ≈ 0.5/0.5) along a line of logits.
+      const pool = new Map<number, number[]>();
+      for (let i = 0; i < 20; i++) pool.set(i, [50 + i, 0]);
+      for (let i = 20; i < 30; i++) pool.set(i, [i / 1000, 0]);
+      // A batch of 1 shortlists the 10 most torn, 20-29, and takes the one farthest from the labeled [0, 0].
+      expect(selectNext('margin-core-set', pool, 1, seededRandom(1), undefined, new Map([[99, [0, 0]]]))).toEqual([29]);
+      // Core-set alone goes for the farthest output of all, a sure one.
+      expect(selectNext('core-set', pool, 1, seededRandom(1), undefined, new Map([[99, [0, 0]]]))).toEqual([19]);
+    });
+
+    it('measures a detector output by its embedding when every output carries one', () => {
+      const detection = (embedding?: number[]) => ({
+        boxes: [[0, 0, 1, 1]],
+        pre_softmax: [[0, 1]],
+        scores: [0.5],
+        ...(embedding ? { embedding } : {}),
+      });
+      const scenes = new Map<number, unknown>([
+        [1, detection([0, 0, 1])],
+        [2, detection([0, 0, 7])],
+      ]);
+      const settings = { task: 'detection' as const, aggregate: 'max' as const };
+      expect(selectNext('core-set', scenes, 1, seededRandom(1), settings, new Map([[0, detection([0, 0, 0])]]))).toEqual([2]);
+      expect(() =>
+        selectNext('core-set', new Map([...scenes, [3, detection()]]), 1, seededRandom(1), settings, new Map()),
+      ).toThrow('infer output for index 3 has no "embedding", which 2 other outputs carry');
+    });
+  });
+
+  describe('the vectors core-set measures', () => {
+    it('a detection output without embedding: per class the largest box probability, zeros for no box', () => {
+      const vectors = vectorsOf(
+        [
+          [
+            0,
+            {
+              boxes: [
+                [0, 0, 1, 1],
+                [0, 0, 1, 1],
+              ],
+              pre_softmax: [
+                [Math.log(3), 0],
+                [0, Math.log(4)],
+              ],
+              scores: [1, 1],
+            },
+          ],
+          [1, { boxes: [], pre_softmax: [], scores: [] }],
+        ],
+        'detection',
+      );
+      expect(vectors[0].map((v) => +v.toFixed(6))).toEqual([0.75, 0.8]);
+      expect(vectors[1]).toEqual([0, 0]);
+    });
+
+    it('refuses vectors of different lengths and a broken embedding, naming the index', () => {
+      expect(() =>
+        vectorsOf(
+          [
+            [4, [1, 2]],
+            [5, [1, 2, 3]],
+          ],
+          'classification',
+        ),
+      ).toThrow(
+        'infer output for index 5 gives a vector of 3 numbers where the others give 2: core-set measures distances between vectors of one length',
+      );
+      expect(() => vectorsOf([[6, { boxes: [], pre_softmax: [], scores: [], embedding: [1, 'x'] }]], 'detection')).toThrow(
+        'infer output for index 6 has an "embedding" that is not a non-empty list of numbers',
+      );
+    });
   });
 });

@@ -37,10 +37,13 @@ describe('the nestjs-alectio/simulator entry point', () => {
       'summaryMarkdown',
       'reportHtml',
       'writeReport',
+      'kCenterGreedy',
+      'vectorsOf',
+      'needsLabeledOutputs',
     ] as const) {
       expect({ name, type: typeof simulator[name] }).toEqual({ name, type: 'function' });
     }
-    expect(simulator.STRATEGIES).toEqual(['random', 'least-confidence', 'margin', 'entropy']);
+    expect(simulator.STRATEGIES).toEqual(['random', 'least-confidence', 'margin', 'entropy', 'core-set', 'margin-core-set']);
     expect(simulator.SIMULATE_HELP).toMatch(/^Usage: nestjs-alectio simulate/);
   });
 
@@ -79,6 +82,18 @@ describe('the nestjs-alectio/simulator entry point', () => {
       sizes: { train: { request: 1, response: 1 }, test: { request: 1, response: 1 }, infer: { request: 1, response: 1 } },
     };
     const report = simulator.buildReport(config, [{ strategy: 'random', seed: 1, initial: [0, 1], loops: [loop] }]);
-    expect(simulator.summaryMarkdown(report)).toBe('| labeled | random (mean accuracy) |\n| ---: | ---: |\n| 2 | 50.0% |');
+    expect(simulator.summaryMarkdown(report)).toBe(
+      [
+        'Test accuracy by labeled count (seed 1):',
+        '',
+        '| labeled | random |',
+        '| ---: | ---: |',
+        '| 2 | 50.0% |',
+        '',
+        '| strategy | area under the curve, at 2 labeled | accuracy at 2 |',
+        '| --- | ---: | ---: |',
+        '| random | 50.0% | 50.0% |',
+      ].join('\n'),
+    );
   });
 });
