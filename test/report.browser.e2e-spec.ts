@@ -120,15 +120,16 @@ describe('the HTML report in a real headless browser', () => {
     await inside(seeds);
     expect(await chart.locator('circle.point[data-strategy="random"]').count()).toBe(7);
 
-    // The comparison: a row per strategy, over the loops every run finished (random's seed 2 stopped at 200).
+    // The comparison: a row per strategy over its finished runs (random's seed 2 stopped short, and is left out).
     const comparison = page.locator('table#comparison');
     expect(await comparison.locator('th').allTextContents()).toEqual([
       'strategy',
-      'area under the curve100–200 labeled',
-      'accuracy at 200',
+      'area under the curve100–250 labeled',
+      'accuracy at 250',
       'labels to reach 70.0%',
     ]);
     expect(await comparison.locator('tr').nth(1).locator('td').first().textContent()).toBe('entropy');
+    expect(await page.getByText('1 run that stopped short is left out of the comparison.').isVisible()).toBe(true);
     // The last loop of each run: the first open, with its per-class figures and confusion matrix.
     const last = page.locator('details.last-loop');
     expect(await last.count()).toBe(4);

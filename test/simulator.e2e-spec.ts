@@ -249,6 +249,30 @@ describe('nestjs-alectio simulate', () => {
     }
   });
 
+  it('names the problem when core-set gets outputs it cannot measure: vectors of two lengths', async () => {
+    const { server, url: fake } = await fakeServer((path, body) =>
+      path === '/infer'
+        ? {
+            text: JSON.stringify({
+              status: 200,
+              outputs: Object.fromEntries(body.unlabeled.map((i: number) => [i, i % 2 ? [1, 2, 3] : [1, 2]])),
+            }),
+          }
+        : goodAnswer(path, body),
+    );
+    try {
+      const args = ['--url', fake, '--initial', '10', '--batch', '5', '--loops', '2', '--strategy', 'core-set'];
+      const result = await simulate([...args, '--out', join(root, 'two-lengths')]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        'nestjs-alectio simulate: POST /infer: infer output for index 1 gives a vector of 3 numbers where the others give 2: ' +
+          'core-set measures distances between vectors of one length\n',
+      );
+    } finally {
+      server.close();
+    }
+  });
+
   it('makes the same selections from the same seed', async () => {
     const run = async (seed: string, dir: string) => {
       const out = join(root, dir);

@@ -74,23 +74,34 @@ export interface StrategyComparison {
   labels_to_target: LabelsToTarget | null;
 }
 
-/** How the strategies compare over the loops that every run has finished. */
+/** How the strategies compare: over the runs that finished every loop, on the same budgets. */
 export interface Comparison {
   /** The `--target` figure, or null when none was given. */
   target: number | null;
-  /** Loops 0 to `loops − 1`: the ones every run reached, so each strategy is measured on the same budgets. */
+  /**
+   * Loops 0 to `loops − 1`: every loop of the finished runs. While no run has finished (the
+   * first run, or an interrupted report), the loops that every run reached.
+   */
   loops: number;
+  /** Runs left out because they stopped short (one still running, or interrupted). */
+  runs_left_out: number;
   /** The labeled counts of the first and the last of those loops. */
   labeled: [number, number] | null;
   strategies: StrategyComparison[];
 }
 
-/** The comparison of `strategies` (in that order) over `runs`, on the loops all of them finished. */
+/**
+ * The comparison of `strategies` (in that order) over the runs that finished all `plannedLoops`,
+ * so that a run cut short neither shrinks the budgets of the others nor flatters its strategy.
+ */
 export function compareStrategies(
   strategies: readonly StrategyName[],
-  runs: readonly RunRecord[],
+  allRuns: readonly RunRecord[],
   target: number | null,
+  plannedLoops: number,
 ): Comparison {
+  const finished = allRuns.filter((run) => run.loops.length >= plannedLoops);
+  const runs = finished.length > 0 ? finished : allRuns;
   const loops = runs.length === 0 ? 0 : Math.min(...runs.map((run) => run.loops.length));
   const curve = (run: RunRecord): CurvePoint[] =>
     run.loops.slice(0, loops).map((l) => ({ labeled: l.labeled_count, value: headline(l.metrics) }));
@@ -116,6 +127,7 @@ export function compareStrategies(
   return {
     target,
     loops,
+    runs_left_out: allRuns.length - runs.length,
     labeled: loops > 0 ? [first[0].labeled_count, first[loops - 1].labeled_count] : null,
     strategies: rows,
   };

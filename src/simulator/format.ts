@@ -13,3 +13,11 @@ export function labelsCell(labels: LabelsToTarget): string {
   const runs = labels.per_run.length;
   return labels.reached === 0 ? 'not reached' : `not reached by ${runs - labels.reached} of ${runs}`;
 }
+
+/** The labeled range of the comparison: `100–1000 labeled`, or `at 100 labeled` for one loop. */
+export const labeledRange = (first: number, last: number): string =>
+  first === last ? `at ${first} labeled` : `${first}–${last} labeled`;
+
+/** What the comparison says of the runs it leaves out. */
+export const leftOutNote = (runs: number): string =>
+  `${runs} run${runs === 1 ? '' : 's'} that stopped short ${runs === 1 ? 'is' : 'are'} left out of the comparison.`;

@@ -1,7 +1,7 @@
 import { isPlainObject } from '../util/value-guards.js';
 import { detectionMetrics } from './detection-metrics.js';
 import type { LoopMetrics, SimulatedTask } from './headline.js';
-import { logitsOf, preSoftmaxRowsOf } from './infer-outputs.js';
+import { logitsOf, preSoftmaxRowsOf, vectorsOf } from './infer-outputs.js';
 import { classificationMetrics } from './metrics.js';
 import { ProtocolClient, SimulationError } from './protocol.client.js';
 import { type Aggregate, needsLabeledOutputs, selectNext, StrategyName } from './query-strategies.js';
@@ -94,7 +94,7 @@ export async function runLoops(client: ProtocolClient, settings: RunSettings, ev
     events.phase?.(loop, 'infer');
     const asked = needsLabeledOutputs(settings.strategy) ? all : all.filter((i) => !labeled.has(i));
     const infer = await client.post<{ outputs?: unknown }>('/infer', { unlabeled: asked, ckpt_file: ckpt });
-    const outputs = outputsOf(infer.body, asked, task);
+    const outputs = outputsOf(infer.body, asked, task, needsLabeledOutputs(settings.strategy));
     const labeledOutputs = new Map<number, unknown>();
     for (const index of labeledList) {
       if (outputs.has(index)) labeledOutputs.set(index, outputs.get(index));
@@ -148,7 +148,12 @@ function metricsOf(body: { predictions?: unknown; labels?: unknown }, task: Simu
   }
 }
 
-function outputsOf(body: { outputs?: unknown }, unlabeled: number[], task: SimulatedTask): Map<number, unknown> {
+function outputsOf(
+  body: { outputs?: unknown },
+  unlabeled: number[],
+  task: SimulatedTask,
+  measured: boolean,
+): Map<number, unknown> {
   const { outputs } = body;
   if (!isPlainObject(outputs)) throw new SimulationError('POST /infer broke the protocol: the answer has no "outputs" object');
   const map = new Map<number, unknown>();
@@ -176,6 +181,14 @@ function outputsOf(body: { outputs?: unknown }, unlabeled: number[], task: Simul
       else logitsOf(output, index);
     } catch (error) {
       throw new SimulationError(`POST /infer broke the protocol: ${(error as Error).message}`);
+    }
+  }
+  // Core-set measures every output: their vectors must be of one length, their embeddings sound.
+  if (measured) {
+    try {
+      vectorsOf([...map], task);
+    } catch (error) {
+      throw new SimulationError(`POST /infer: ${(error as Error).message}`);
     }
   }
   return map;

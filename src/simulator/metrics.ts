@@ -10,7 +10,8 @@ export interface ClassificationMetrics {
   accuracy: number;
   /**
    * The classes seen in the labels or the predictions, in the order of every per-class list and
-   * of the confusion matrix: integer ids in increasing order, or class names in code-point order.
+   * of the confusion matrix: integer ids in increasing order, or class names in JavaScript's string
+   * order (by UTF-16 code units).
    */
   classes: ClassLabel[];
   precision: number[];

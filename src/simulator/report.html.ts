@@ -1,5 +1,5 @@
 import type { DetectionMetrics } from './detection-metrics.js';
-import { labelsCell, meanAndSpread, percent } from './format.js';
+import { labeledRange, labelsCell, leftOutNote, meanAndSpread, percent } from './format.js';
 import { HEADLINE, headline, type SimulatedTask } from './headline.js';
 import type { RunRecord } from './loop.simulator.js';
 import type { ClassificationMetrics } from './metrics.js';
@@ -159,7 +159,7 @@ function comparisonTable(report: SimulationReport): string {
   if (comparison.labeled === null) return '<p>No loop has finished in every run yet.</p>';
   const figure = HEADLINE[report.config.task];
   const [first, last] = comparison.labeled;
-  const header = ['strategy', `area under the curve<br><small>${first}–${last} labeled</small>`, `${figure} at ${last}`];
+  const header = ['strategy', `area under the curve<br><small>${labeledRange(first, last)}</small>`, `${figure} at ${last}`];
   if (comparison.target !== null) header.push(`labels to reach ${percent(comparison.target)}`);
   const rows = comparison.strategies.map((row) =>
     tableRow([
@@ -173,7 +173,8 @@ function comparisonTable(report: SimulationReport): string {
   );
   const note =
     `<p><small>Mean over the seeds ± the sample standard deviation in points. The area is the trapezoidal area under ` +
-    `each run's curve divided by its labeled range: the curve's mean height over the budget.</small></p>`;
+    `each run's curve divided by its labeled range: the curve's mean height over the budget.` +
+    `${comparison.runs_left_out > 0 ? ` ${leftOutNote(comparison.runs_left_out)}` : ''}</small></p>`;
   return `<table id="comparison">${headerRow(header)}${rows.join('')}</table>${note}`;
 }
 

@@ -1,5 +1,5 @@
 import type { Comparison } from './comparison.js';
-import { labelsCell, meanAndSpread, percent } from './format.js';
+import { labeledRange, labelsCell, leftOutNote, meanAndSpread, percent } from './format.js';
 import { HEADLINE } from './headline.js';
 import type { SimulationReport } from './report.model.js';
 
@@ -26,8 +26,7 @@ export function summaryMarkdown(report: SimulationReport): string {
 function comparisonMarkdown(comparison: Comparison, figure: string): string {
   if (comparison.labeled === null || comparison.strategies.length === 0) return '';
   const [first, last] = comparison.labeled;
-  const range = first === last ? `at ${first} labeled` : `${first}–${last} labeled`;
-  const header = ['strategy', `area under the curve, ${range}`, `${figure} at ${last}`];
+  const header = ['strategy', `area under the curve, ${labeledRange(first, last)}`, `${figure} at ${last}`];
   if (comparison.target !== null) header.push(`labels to reach ${percent(comparison.target)}`);
   const lines = [
     `| ${header.join(' | ')} |`,
@@ -41,5 +40,6 @@ function comparisonMarkdown(comparison: Comparison, figure: string): string {
     if (row.labels_to_target) cells.push(labelsCell(row.labels_to_target));
     lines.push(`| ${cells.join(' | ')} |`);
   }
+  if (comparison.runs_left_out > 0) lines.push('', leftOutNote(comparison.runs_left_out));
   return lines.join('\n');
 }

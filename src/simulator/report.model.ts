@@ -47,7 +47,7 @@ export function buildReport(config: SimulationConfig, runs: RunRecord[]): Simula
     generated_at: new Date().toISOString(),
     config,
     summary: summarize(config, runs),
-    comparison: compareStrategies(config.strategies, runs, config.target ?? null),
+    comparison: compareStrategies(config.strategies, runs, config.target ?? null, config.loops),
     runs,
   };
 }

@@ -16,8 +16,8 @@ export const SIMULATE_HELP = `Usage: nestjs-alectio simulate [options]
 
 Runs the active-learning platform's loop against a server that speaks the nestjs-alectio
 protocol: loop 0 labels --initial indices at random; each loop then POSTs /train (resuming
-from the previous checkpoint), /test and /infer (on every unlabeled index), and labels the
---batch indices the query strategy picks. After every loop it rewrites report.json and
+from the previous checkpoint), /test and /infer (on every unlabeled index; on the whole pool for
+core-set and margin-core-set), and labels the --batch indices the query strategy picks. After every loop it rewrites report.json and
 report.html (the learning curve) in --out.
 
 Options:
@@ -32,7 +32,7 @@ Options:
   --task <task>          classification or detection (default: task of GET /health, else
                          classification): how /test is scored and /infer's outputs read
   --aggregate <rule>     detection: an image's uncertainty from its boxes', ${AGGREGATES.join(', ')} (default max)
-  --target <share>       a figure between 0 and 1 (e.g. 0.85): the comparison reports the labels
+  --target <share>       a figure above 0, at most 1 (e.g. 0.85): the comparison reports the labels
                          each strategy needed to reach it
   --out <dir>            report folder (default alectio-report)
   -h, --help             this text
@@ -49,9 +49,10 @@ Query strategies, with p = softmax(logits) of one sample; the largest score is l
                          (the pre-filter of Zhdanov 2019)
 For detection, p is the softmax of one box's pre-softmax row; an image's score is the max, mean
 or sum over its boxes (--aggregate), and an image with no box comes after every image with one.
-An output vector is an output's "embedding" list when it carries one, else a classifier's
-logits, or per class the largest probability over a detector's boxes. Core-set measures the
-distance to the labeled samples, so with it /infer is asked for the whole pool.
+Core-set's output vectors: a detection output's "embedding" list when every output carries one,
+else per class the largest probability over its boxes; a classifier's logits. Core-set and
+margin-core-set measure the distance to the labeled samples, so with them /infer is asked for
+the whole pool.
 
 Metrics: classification scores accuracy (and per-class precision, recall, F1, confusion), with
 classes as integer ids or as class names (strings);

@@ -54,26 +54,38 @@ describe('the comparison figures', () => {
     expect(labelsToReach(curve, 0.9)).toBeNull();
   });
 
-  it('compares strategies over the loops every run finished, with the target per seed', () => {
+  it('compares the strategies over their finished runs, on the same budgets, with the target per seed', () => {
     const runs = [
       run('entropy', 1, [0.5, 0.8, 0.9]),
       run('entropy', 2, [0.5, 0.7, 0.9]),
       run('random', 1, [0.5, 0.6, 0.7]),
-      run('random', 2, [0.5, 0.6]), // interrupted: the comparison stops at loop 1 for everyone
+      run('random', 2, [0.5, 0.6]), // interrupted: left out, the others keep their three loops
     ];
-    const comparison = compareStrategies(['entropy', 'random', 'margin'], runs, 0.7);
-    expect(comparison.loops).toBe(2);
-    expect(comparison.labeled).toEqual([100, 200]);
+    const comparison = compareStrategies(['entropy', 'random', 'margin'], runs, 0.85, 3);
+    expect(comparison).toMatchObject({ target: 0.85, loops: 3, runs_left_out: 1, labeled: [100, 300] });
     expect(comparison.strategies.map((s) => s.strategy)).toEqual(['entropy', 'random']); // margin has no run
     const [entropy, random] = comparison.strategies;
-    expect(entropy.aulc.mean).toBeCloseTo((0.65 + 0.6) / 2, 12);
-    expect(entropy.final).toMatchObject({ mean: 0.75, min: 0.7, max: 0.8, runs: 2 });
-    expect(entropy.labels_to_target).toEqual({ per_run: [200, 200], reached: 2, mean: 200 });
-    expect(random.labels_to_target).toEqual({ per_run: [null, null], reached: 0, mean: null });
+    // Seed 1: (0.65×100 + 0.85×100) / 200 = 0.75; seed 2: (0.6 + 0.8) / 2 = 0.7.
+    expect(entropy.aulc.mean).toBeCloseTo(0.725, 12);
+    expect(entropy.aulc.runs).toBe(2);
+    expect(entropy.final).toMatchObject({ mean: 0.9, min: 0.9, max: 0.9, runs: 2 });
+    expect(entropy.labels_to_target).toEqual({ per_run: [300, 300], reached: 2, mean: 300 });
+    expect(random.aulc).toMatchObject({ mean: 0.6, runs: 1 });
+    expect(random.labels_to_target).toEqual({ per_run: [null], reached: 0, mean: null });
+  });
 
-    const partly = compareStrategies(['entropy'], [run('entropy', 1, [0.5, 0.8]), run('entropy', 2, [0.5, 0.6])], 0.8);
-    expect(partly.strategies[0].labels_to_target).toEqual({ per_run: [200, null], reached: 1, mean: null });
-    expect(compareStrategies(['entropy'], runs, null).strategies[0].labels_to_target).toBeNull();
-    expect(compareStrategies(['entropy'], [], 0.8)).toEqual({ target: 0.8, loops: 0, labeled: null, strategies: [] });
+  it('while no run has finished, compares on the loops every run reached; says which reached the target', () => {
+    const partly = compareStrategies(['entropy'], [run('entropy', 1, [0.5, 0.8]), run('entropy', 2, [0.5])], 0.8, 3);
+    expect(partly).toMatchObject({ loops: 1, runs_left_out: 0, labeled: [100, 100] });
+    const split = compareStrategies(['entropy'], [run('entropy', 1, [0.5, 0.8]), run('entropy', 2, [0.5, 0.6])], 0.8, 2);
+    expect(split.strategies[0].labels_to_target).toEqual({ per_run: [200, null], reached: 1, mean: null });
+    expect(compareStrategies(['entropy'], [run('entropy', 1, [0.5])], null, 1).strategies[0].labels_to_target).toBeNull();
+    expect(compareStrategies(['entropy'], [], 0.8, 3)).toEqual({
+      target: 0.8,
+      loops: 0,
+      runs_left_out: 0,
+      labeled: null,
+      strategies: [],
+    });
   });
 });

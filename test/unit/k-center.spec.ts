@@ -77,4 +77,28 @@ describe('k-center greedy', () => {
       expect(kCenterGreedy(candidates, centers, 60)).toEqual(bruteForce(candidates, centers, 60));
     }
   });
+
+  it('agrees with every distance computed when the labeled centers far outnumber the candidates', () => {
+    const random = seededRandom(9);
+    const points = (n: number) => Array.from({ length: n }, () => [random(), random(), random()]);
+    // 2,100 centers: past the matrix of center distances; 30 candidates: fewer than half the centers.
+    for (const [candidates, centers] of [
+      [points(30), points(2100)],
+      [points(30), points(200)],
+    ]) {
+      expect(kCenterGreedy(candidates, centers, 10)).toEqual(bruteForce(candidates, centers, 10));
+    }
+  });
+
+  it('orders huge values as small ones: no square overflows to a tie', () => {
+    // 2 is farthest from 0; then 1 and −1 are both 1 from a center: the smaller position first.
+    expect(kCenterGreedy([[0], [1e155], [2e155], [-1e155]], [[0]], 3)).toEqual([2, 1, 3]);
+    expect(kCenterGreedy([[0], [1], [2], [-1]], [[0]], 3)).toEqual([2, 1, 3]);
+  });
+
+  it('refuses a count that is not a whole number, and values that are not finite', () => {
+    expect(() => kCenterGreedy([[1], [2]], [], 1.5)).toThrow('k-center greedy picks a count of 0 or more, not 1.5');
+    expect(() => kCenterGreedy([[1], [NaN]], [], 1)).toThrow('k-center greedy needs finite numbers: candidate 1 holds NaN');
+    expect(() => kCenterGreedy([[1]], [[Infinity]], 1)).toThrow('center 0 holds Infinity');
+  });
 });
