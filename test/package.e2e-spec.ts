@@ -445,7 +445,7 @@ describe('the published package', () => {
           out,
         ];
         const { stdout } = await run(process.execPath, [bin, ...args], app.dir);
-        expect(stdout).toContain('| labeled | entropy (mean accuracy) |');
+        expect(stdout).toContain('Test accuracy by labeled count (seed 1):\n\n| labeled | entropy |');
         const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
         expect(report.runs[0].loops.map((l: { labeled_count: number }) => l.labeled_count)).toEqual([10, 15]);
         expect(existsSync(join(out, 'report.html'))).toBe(true);

@@ -40,6 +40,10 @@ describe('the nestjs-alectio/simulator entry point', () => {
       'kCenterGreedy',
       'vectorsOf',
       'needsLabeledOutputs',
+      'compareStrategies',
+      'spreadOf',
+      'areaUnderCurve',
+      'labelsToReach',
     ] as const) {
       expect({ name, type: typeof simulator[name] }).toEqual({ name, type: 'function' });
     }
