@@ -29,6 +29,7 @@ export class AppModule {
             task: pool.task,
             jobsDatabase: config.jobsDatabase,
             shutdownGraceMs: config.shutdownGraceMs,
+            metrics: config.metrics,
             distributed: config.redisUrl
               ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize }
               : undefined,

@@ -4,6 +4,7 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 
 import { AppModule } from './app.module.js';
+import { serveDocs } from './openapi.docs.js';
 import { SampleConfig } from './sample.config.js';
 
 async function bootstrap(): Promise<void> {
@@ -16,10 +17,11 @@ async function bootstrap(): Promise<void> {
   }
   const app = await NestFactory.create(AppModule.forSample(config));
   app.enableShutdownHooks();
+  serveDocs(app, config);
   const { sample, port, host, token, checkpointDir } = config;
   await app.listen(port, host);
   new Logger('Sample').log(
-    `serving the ${sample} sample on ${host}:${port}; checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`,
+    `serving the ${sample} sample on ${host}:${port} (Swagger UI at /docs); checkpoints in ${checkpointDir}; token ${token ? 'required' : 'off'}`,
   );
 }
 

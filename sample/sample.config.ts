@@ -33,6 +33,8 @@ export class SampleConfig {
   readonly role: 'api' | 'worker';
   /** `ALECTIO_INFER_CHUNK`: indices per /infer chunk in distributed mode (the library's default, 10,000). */
   readonly inferChunkSize?: number;
+  /** `ALECTIO_METRICS`: Prometheus metrics at `GET /metrics`, on unless `0` or `false`. */
+  readonly metrics: boolean;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const sample = env.ALECTIO_SAMPLE || 'digits';
@@ -60,5 +62,10 @@ export class SampleConfig {
       throw new Error('ALECTIO_ROLE=worker needs ALECTIO_REDIS_URL: the Redis its API process hands work to');
     this.role = role;
     this.inferChunkSize = env.ALECTIO_INFER_CHUNK ? Number(env.ALECTIO_INFER_CHUNK) : undefined;
+    const metrics = (env.ALECTIO_METRICS ?? '').toLowerCase();
+    if (!['', '1', 'true', '0', 'false'].includes(metrics)) {
+      throw new Error(`ALECTIO_METRICS must be "1", "true", "0" or "false", got "${env.ALECTIO_METRICS}"`);
+    }
+    this.metrics = metrics !== '0' && metrics !== 'false';
   }
 }

@@ -5,16 +5,19 @@ import { CallService } from './calls/call.service.js';
 import { AlectioCoreModule } from './discovery/alectio-core.module.js';
 import { LocalExecutor } from './execution/local.executor.js';
 import { RunSupervisor } from './execution/run.supervisor.js';
+import { ReadinessService } from './health/readiness.service.js';
 import { createAlectioController } from './http/alectio.controller.js';
 import { AlectioAuthGuard } from './http/alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
 import { RequestGate } from './http/gate/request-gate.js';
 import { createJobsController } from './http/jobs.controller.js';
+import { createMetricsController } from './http/metrics.controller.js';
 import { routePathProvider } from './http/route-path.js';
 import { TokenVerifier } from './http/token.verifier.js';
 import { CallbackNotifier } from './jobs/callback.notifier.js';
 import { JobService } from './jobs/job.service.js';
+import { openApiProvider } from './openapi/openapi.provider.js';
 import { PayloadValidator } from './protocol/payload/payload.validator.js';
 import { roleProviders } from './roles/role.providers.js';
 
@@ -38,8 +41,11 @@ import { roleProviders } from './roles/role.providers.js';
     CallService,
     JobService,
     CallbackNotifier,
+    ReadinessService,
     ...roleProviders,
   ],
+  // For the app's own health checks (the Terminus indicator of `nestjs-alectio/terminus`).
+  exports: [ReadinessService],
 })
 export class AlectioModule extends ConfigurableModuleClass {
   /** The module with these options; every one is optional (`forRoot()` alone serves the protocol). */
@@ -54,10 +60,11 @@ export class AlectioModule extends ConfigurableModuleClass {
 }
 
 function withRoutes(module: DynamicModule): DynamicModule {
-  const controllers = [createAlectioController(), createJobsController()];
+  const routes = { protocol: createAlectioController(), jobs: createJobsController(), metrics: createMetricsController() };
+  const controllers = Object.values(routes);
   return {
     ...module,
     controllers: [...(module.controllers ?? []), ...controllers],
-    providers: [...(module.providers ?? []), routePathProvider(controllers)],
+    providers: [...(module.providers ?? []), routePathProvider(controllers), openApiProvider(routes)],
   };
 }

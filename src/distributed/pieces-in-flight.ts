@@ -1,6 +1,7 @@
 import { InternalServerErrorException, ServiceUnavailableException } from '@nestjs/common';
 
 import { NO_WORKERS_LEFT, PIECE_ABANDONED, PIECE_FAILED, REDIS_DATA_LOST, REDIS_LOST } from '../alectio.messages.js';
+import type { AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { delay } from '../util/timing.js';
 import type { PieceProgress } from './piece.model.js';
 import { type PoolLink, type PoolLinkListener, WATCH_INTERVAL_MS } from './pool.link.js';
@@ -20,8 +21,12 @@ export interface Piece {
   /** The piece's answer, `{...}` JSON, once a worker has delivered it. */
   done: Promise<string>;
   resolve(json: string): void;
-  reject(error: Error): void;
+  /** Ends the wait with `error`; `outcome` is what the metrics count it as. */
+  reject(error: Error, outcome?: PieceOutcome): void;
 }
+
+/** How a piece ended, as the metrics count it. */
+export type PieceOutcome = 'completed' | 'failed' | 'cancelled' | 'lost';
 
 /**
  * The pieces this API process waits for, and what ends each: the worker's answer, its failure,
@@ -29,21 +34,26 @@ export interface Piece {
  * Every API process hears every event; only the one waiting for a piece takes its answer.
  */
 export class PiecesInFlight implements PoolLinkListener {
-  private readonly pieces = new Map<string, Piece & { report(message?: string): void }>();
+  private readonly pieces = new Map<string, Piece & { report(message?: string): void; kind: string; starts: number }>();
   /** Pieces given up while Redis was away: stopped on the workers once it is back. */
   private readonly orphans = new Set<string>();
   private noWorkersSince?: number;
 
-  constructor(private readonly link: PoolLink) {}
+  constructor(
+    private readonly link: PoolLink,
+    private readonly metrics: AlectioMetrics | null = null,
+  ) {}
 
-  /** Starts waiting for a piece; `report` is called as its progress changes. */
-  track(id: string, label: string, attempts: number, report: (message?: string) => void): Piece {
+  /** Starts waiting for a piece of a `kind` call; `report` is called as its progress changes. */
+  track(id: string, kind: string, label: string, attempts: number, report: (message?: string) => void): Piece {
     let resolve!: (json: string) => void;
     let reject!: (error: Error) => void;
     const done = new Promise<string>((ok, fail) => ((resolve = ok), (reject = fail)));
     done.catch(() => undefined); // rejections are read through Promise.all; the rest are expected
-    const piece: Piece & { report(message?: string): void } = {
+    const piece: Piece & { report(message?: string): void; kind: string; starts: number } = {
       id,
+      kind,
+      starts: 0,
       label,
       attempts,
       progress: 0,
@@ -56,11 +66,13 @@ export class PiecesInFlight implements PoolLinkListener {
         piece.settled = true;
         piece.progress = 1;
         report();
+        this.metrics?.piece(kind, 'completed');
         resolve(json);
       },
-      reject: (error) => {
+      reject: (error, outcome = 'failed') => {
         if (piece.settled) return;
         piece.settled = true;
+        this.metrics?.piece(kind, outcome);
         reject(error);
       },
     };
@@ -71,7 +83,7 @@ export class PiecesInFlight implements PoolLinkListener {
   /** Stops waiting: the request has ended; a piece never queued is settled here. */
   forget(piece: Piece): void {
     this.pieces.delete(piece.id);
-    piece.reject(new Error('the request has ended'));
+    piece.reject(new Error('the request has ended'), 'cancelled');
   }
 
   async completed(pieceId: string): Promise<void> {
@@ -96,7 +108,13 @@ export class PiecesInFlight implements PoolLinkListener {
   }
 
   removed(pieceId: string): void {
-    this.pieces.get(pieceId)?.reject(new Error('cancelled before a worker took it'));
+    this.pieces.get(pieceId)?.reject(new Error('cancelled before a worker took it'), 'cancelled');
+  }
+
+  /** A worker started a piece: a second start is a retry (after a failed attempt, or one whose worker died). */
+  active(pieceId: string): void {
+    const piece = this.pieces.get(pieceId);
+    if (piece && piece.starts++ > 0) this.metrics?.pieceRetried(piece.kind);
   }
 
   progress(pieceId: string, data: unknown): void {
@@ -113,7 +131,7 @@ export class PiecesInFlight implements PoolLinkListener {
     for (const piece of this.pieces.values()) {
       if (piece.settled) continue;
       this.orphans.add(piece.id);
-      piece.reject(new ServiceUnavailableException(REDIS_LOST(this.link.config.where)));
+      piece.reject(new ServiceUnavailableException(REDIS_LOST(this.link.config.where)), 'lost');
     }
   }
 
@@ -141,7 +159,7 @@ export class PiecesInFlight implements PoolLinkListener {
     const { queue, where } = this.link.config;
     const pending = this.unsettled();
     for (const piece of pending)
-      piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))));
+      piece.reject(new ServiceUnavailableException(NO_WORKERS_LEFT(queue, where, Math.round(waited / 1000))), 'lost');
     await this.link.cancel(
       pending.map((piece) => piece.id),
       'no worker was left to run it',
@@ -160,7 +178,7 @@ export class PiecesInFlight implements PoolLinkListener {
       if (await this.link.hasResult(piece.id)) {
         await this.completed(piece.id);
       } else {
-        piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(this.link.config.where, piece.label)));
+        piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(this.link.config.where, piece.label)), 'lost');
         lost.push(piece.id);
       }
     }

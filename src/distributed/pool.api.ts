@@ -1,6 +1,7 @@
 import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 
 import type { LocalTrainingSlot } from '../execution/local-training.slot.js';
+import type { AlectioMetrics } from '../metrics/alectio.metrics.js';
 import type { ResolvedDistributedOptions } from '../options/resolve-options.js';
 import { PiecesInFlight } from './pieces-in-flight.js';
 import { loadPoolLibraries, poolConfig } from './pool.config.js';
@@ -19,9 +20,10 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
   readonly executor: PoolExecutor;
 
   /** Builds the parts; nothing connects before the module's init. */
-  constructor(options: ResolvedDistributedOptions, local: LocalTrainingSlot) {
+  constructor(options: ResolvedDistributedOptions, local: LocalTrainingSlot, metrics: AlectioMetrics | null = null) {
     this.link = new PoolLink(poolConfig(options));
-    this.pieces = new PiecesInFlight(this.link);
+    this.pieces = new PiecesInFlight(this.link, metrics);
+    metrics?.watchWorkers(() => this.link.workersNow());
     this.slot = new PoolTrainingSlot(this.link, local);
     this.executor = new PoolExecutor(this.link, this.pieces, this.slot);
   }
@@ -34,6 +36,7 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
       failed: (id, reason) => pieces.failed(id, reason),
       removed: (id) => pieces.removed(id),
       progress: (id, data) => pieces.progress(id, data),
+      active: (id) => pieces.active(id),
       lost: () => pieces.lost(),
       reconnected: async () => void (await Promise.all([pieces.reconnected(), slot.reconnected()])),
       tick: () => pieces.tick(),
@@ -42,5 +45,10 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
 
   onApplicationShutdown(): Promise<void> {
     return this.link.close();
+  }
+
+  /** Readiness in the pool: Redis answers a PING, and some worker takes work from the queue. */
+  probe(): Promise<Record<'redis' | 'workers', { ok: boolean; detail: string }>> {
+    return this.link.probe();
   }
 }

@@ -37,7 +37,7 @@ export class PoolExecutor implements WorkExecutor {
     const attempts = kind === 'train' ? 1 : config.attempts;
     const report = (message?: string): void =>
       context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
-    const pieces = data.map((_, i) => this.pieces.track(`${call}-${i}`, this.label(kind, data, i), attempts, report));
+    const pieces = data.map((_, i) => this.pieces.track(`${call}-${i}`, kind, this.label(kind, data, i), attempts, report));
     // Listening before any await: an abort during one must still reach the pieces.
     const unsettled = (): string[] => pieces.filter((piece) => !piece.settled).map((piece) => piece.id);
     const onAbort = (): void =>

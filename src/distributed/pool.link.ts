@@ -14,6 +14,8 @@ const STARTUP_WAIT_MS = 5000;
 export const WATCH_INTERVAL_MS = 1000;
 /** A dropped connection that comes back within this is a blip: the waiting requests go on. */
 const RECONNECT_GRACE_MS = 3000;
+/** How long readiness waits for Redis's PING: a probe's usual timeout. */
+const PROBE_TIMEOUT_MS = 1000;
 /** A cancel mark outlives any wait of a piece in the queue that matters. */
 const CANCEL_MARK_TTL_MS = 3600_000;
 
@@ -23,6 +25,8 @@ export interface PoolLinkListener {
   failed(pieceId: string, reason: string): void;
   removed(pieceId: string): void;
   progress(pieceId: string, data: unknown): void;
+  /** A worker started the piece (again, on a retry). */
+  active(pieceId: string): void;
   /** No answer of a waiting piece can reach this process now (Redis gone past the grace, or silent). */
   lost(): void;
   /** Redis answers again; the events missed meanwhile are read again, if Redis kept them. */
@@ -78,6 +82,7 @@ export class PoolLink {
     events.on('failed', ({ jobId, failedReason }) => this.listener?.failed(jobId, failedReason));
     events.on('removed', ({ jobId }) => this.listener?.removed(jobId));
     events.on('progress', ({ jobId, data }) => this.listener?.progress(jobId, data));
+    events.on('active', ({ jobId }) => this.listener?.active(jobId));
     this.connection = { redis, queue, events };
     this.watchdog = setInterval(() => void this.watch(), WATCH_INTERVAL_MS);
     this.watchdog.unref();
@@ -123,6 +128,12 @@ export class PoolLink {
     return new ServiceUnavailableException(REDIS_FAILED(this.config.where, reason));
   }
 
+  /** For the metrics: the workers connected to the queue, or undefined where that cannot be told (no Redis, no CLIENT LIST). */
+  async workersNow(): Promise<number | undefined> {
+    if (this.connection?.redis.status !== 'ready') return undefined;
+    return this.queue.getWorkersCount().catch(() => undefined);
+  }
+
   /** The workers taking work from the queue, looked up at most once a watch interval. */
   async workerCount(): Promise<number> {
     const seen = this.workersSeen;
@@ -131,6 +142,41 @@ export class PoolLink {
     const count = await this.queue.getWorkersCount().catch(() => 1);
     this.workersSeen = { count, at: Date.now() };
     return count;
+  }
+
+  /**
+   * For readiness: whether Redis answers a PING within a second (a probe's usual timeout), and how many workers
+   * are connected to the queue, counted afresh (CLIENT LIST; where a managed Redis refuses it,
+   * the count cannot be known and the check holds, saying so).
+   */
+  async probe(): Promise<Record<'redis' | 'workers', { ok: boolean; detail: string }>> {
+    const redis = this.connection?.redis;
+    const state = redis?.status ?? 'not opened';
+    let answered = false;
+    if (state === 'ready')
+      await within(
+        PROBE_TIMEOUT_MS,
+        redis!.ping().then(() => (answered = true)),
+      );
+    if (!answered) {
+      const reason =
+        state === 'ready' ? `no answer to PING within ${PROBE_TIMEOUT_MS} ms` : withReason(state, this.lastRedisError);
+      return {
+        redis: { ok: false, detail: `Redis at ${this.config.where} is not reachable (${reason})` },
+        workers: { ok: false, detail: 'unknown while Redis is not reachable' },
+      };
+    }
+    const count = await this.queue.getWorkersCount().catch(() => undefined);
+    this.workersSeen = count === undefined ? this.workersSeen : { count, at: Date.now() };
+    return {
+      redis: { ok: true, detail: `Redis at ${this.config.where} answers` },
+      workers:
+        count === undefined
+          ? { ok: true, detail: 'unknown: Redis refuses CLIENT LIST, so the workers cannot be counted' }
+          : count > 0
+            ? { ok: true, detail: `${count} worker${count === 1 ? '' : 's'} connected to the queue "${this.config.queue}"` }
+            : { ok: false, detail: `no worker is connected to the queue "${this.config.queue}"` },
+    };
   }
 
   /** A piece's answer, taken from Redis (null when it is not there). */

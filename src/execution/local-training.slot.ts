@@ -14,6 +14,11 @@ const NOTHING_TO_RELEASE: Release = () => undefined;
 export class LocalTrainingSlot implements TrainingSlot {
   private training?: string;
 
+  /** Whether a training holds the slot now. */
+  get running(): boolean {
+    return this.training !== undefined;
+  }
+
   enter(kind: HandlerKind, ckptFile: string): Release {
     if (this.training !== undefined) {
       if (kind === 'train') throw new ConflictException(TRAINING_RUNNING(this.training));

@@ -11,6 +11,7 @@ import {
   VERSION_NEUTRAL,
 } from '@nestjs/common';
 import { ApplicationConfig } from '@nestjs/core';
+import type { Span } from '@opentelemetry/api';
 import type { Request, Response } from 'express';
 
 import { HandlerKind } from '../alectio.constants.js';
@@ -18,11 +19,14 @@ import { UNAUTHORIZED } from '../alectio.messages.js';
 import { CallService } from '../calls/call.service.js';
 import { AlectioRegistry } from '../discovery/alectio.registry.js';
 import { TRAINING_SLOT, type TrainingSlot } from '../execution/training-slot.js';
+import { ReadinessService } from '../health/readiness.service.js';
 import { JobService } from '../jobs/job.service.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
-import { acceptedAnswer, errorAnswer, healthAnswer, withStatus } from '../protocol/answer.js';
+import { acceptedAnswer, errorAnswer, healthAnswer, liveAnswer, readinessAnswer, withStatus } from '../protocol/answer.js';
 import { type PayloadOf, PayloadValidator } from '../protocol/payload/payload.validator.js';
 import { toProtocolError } from '../protocol/protocol-error.js';
+import { ALECTIO_TRACER, type AlectioTracer } from '../tracing/alectio.tracer.js';
 import { AlectioExceptionFilter } from './alectio-exception.filter.js';
 import { CallLogger } from './call.logger.js';
 import { endpointPath } from './route-path.js';
@@ -47,12 +51,28 @@ export class AlectioController {
     private readonly verifier: TokenVerifier,
     private readonly appConfig: ApplicationConfig,
     @Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions,
+    private readonly readiness: ReadinessService,
+    @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
+    @Inject(ALECTIO_TRACER) private readonly tracer: AlectioTracer | null,
   ) {}
 
   @Get('health')
   health(@Res() res: Response): void {
     const handlers = { train: this.registry.has('train'), test: this.registry.has('test'), infer: this.registry.has('infer') };
     sendJson(res, 200, healthAnswer(handlers, this.config.poolSize, this.config.task));
+  }
+
+  /** Liveness: the process and its event loop answer, draining or not (a probe that restarts it would cut the drain short). */
+  @Get('health/live')
+  live(@Res() res: Response): void {
+    sendJson(res, 200, liveAnswer());
+  }
+
+  /** Readiness: 503 while the server drains, or in distributed mode while Redis or every worker is gone. */
+  @Get('health/ready')
+  async ready(@Res() res: Response): Promise<void> {
+    const { status, body } = readinessAnswer(await this.readiness.check());
+    sendJson(res, status, body);
   }
 
   @Post('train')
@@ -72,16 +92,31 @@ export class AlectioController {
 
   // The body is read from the request, not through @Body(): a global ValidationPipe of the
   // host app would walk every index again, or refuse the fields the protocol says to ignore.
-  private async run(kind: HandlerKind, req: Request, res: Response): Promise<void> {
+  private run(kind: HandlerKind, req: Request, res: Response): Promise<void> {
+    if (!this.tracer) return this.handle(kind, req, res);
+    return this.tracer.inSpan(`alectio.${kind}`, { 'alectio.endpoint': kind }, (span) => this.handle(kind, req, res, span));
+  }
+
+  private async handle(kind: HandlerKind, req: Request, res: Response, span?: Span): Promise<void> {
     const started = performance.now();
     const endpoint = `POST /${kind}`;
     let details = '';
+    let status: number | 'client_closed' = 500;
+    this.metrics?.handling(kind, 1);
     try {
       // The request gate admitted the request before its body was read (one check per request);
       // this holds the line for one that reached the route without the gate.
       if (!this.verifier.authorize(req)) throw new UnauthorizedException(UNAUTHORIZED);
       const payload = await this.validator.validate(kind, req.body);
       details = callDetails(kind, payload);
+      if (kind !== 'test') {
+        const list = kind === 'train' ? (payload as PayloadOf<'train'>).labeled : (payload as PayloadOf<'infer'>).unlabeled;
+        this.metrics?.listSize(kind, list.length);
+        span?.setAttribute(kind === 'train' ? 'alectio.labeled.count' : 'alectio.unlabeled.count', list.length);
+      }
+      span?.setAttribute('alectio.ckpt_file', payload.ckpt_file);
+      const resumeFrom = (payload as PayloadOf<'train'>).resume_from;
+      if (resumeFrom) span?.setAttribute('alectio.resume_from', resumeFrom);
       this.calls.assertAccepting();
       const release = await this.slot.enter(kind, payload.ckpt_file);
       if (prefersAsync(req)) {
@@ -91,6 +126,8 @@ export class AlectioController {
         res.setHeader('Location', statusUrl);
         sendJson(res, 202, acceptedAnswer(job.id, statusUrl));
         this.log.accepted(endpoint, details, started, job.id);
+        status = 202;
+        span?.setAttribute('alectio.job.id', job.id);
         return;
       }
       // A client that leaves stops the method (its signal), and the slot is freed when it returns.
@@ -102,13 +139,23 @@ export class AlectioController {
         release();
       }
       await sendJsonParts(res, 200, withStatus(parts, 200));
+      status = res.writableFinished ? 200 : 'client_closed';
       if (res.writableFinished) this.log.succeeded(endpoint, details, started);
       else this.log.abandoned(endpoint, details, started);
     } catch (exception) {
-      if (res.destroyed && !res.writableFinished) return this.log.abandoned(endpoint, details, started);
+      if (res.destroyed && !res.writableFinished) {
+        status = 'client_closed';
+        return this.log.abandoned(endpoint, details, started);
+      }
       const error = toProtocolError(exception);
+      status = error.status;
       this.log.failed(endpoint, details, started, error, exception);
       sendJson(res, error.status, errorAnswer(error));
+      if (span && error.status >= 500) this.tracer!.failed(span, String(error.message));
+    } finally {
+      this.metrics?.handling(kind, -1);
+      span?.setAttribute('alectio.outcome', String(status));
+      if (typeof status === 'number') span?.setAttribute('http.response.status_code', status);
     }
   }
 }

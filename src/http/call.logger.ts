@@ -1,19 +1,27 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { errorText, type ProtocolError } from '../protocol/protocol-error.js';
 
-/** One line per call: endpoint, list sizes, duration, outcome; a failure's stack goes here, not to the client. */
+/**
+ * One line per call: endpoint, list sizes, duration, outcome; a failure's stack goes here, not to
+ * the client. Every call's end passes here, answered or refused: so it is counted here too.
+ */
 @Injectable()
 export class CallLogger {
   private readonly logger = new Logger(ALECTIO_LOGGER_CONTEXT);
 
+  constructor(@Optional() @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null = null) {}
+
   succeeded(endpoint: string, details: string, started: number): void {
     this.logger.log(`${endpoint}${details} -> 200 in ${elapsed(started)}`);
+    this.metrics?.called(endpoint, 200, started);
   }
 
   accepted(endpoint: string, details: string, started: number, jobId: string): void {
     this.logger.log(`${endpoint}${details} -> 202 job ${jobId} in ${elapsed(started)}`);
+    this.metrics?.called(endpoint, 202, started);
   }
 
   /** The client closed the connection before the answer: the method was asked to stop, nothing was delivered. */
@@ -21,6 +29,7 @@ export class CallLogger {
     this.logger.warn(
       `${endpoint}${details} -> abandoned in ${elapsed(started)}: the client closed the connection before the answer`,
     );
+    this.metrics?.called(endpoint, 'client_closed', started);
   }
 
   failed(endpoint: string, details: string, started: number, error: ProtocolError, cause?: unknown): void {
@@ -28,6 +37,7 @@ export class CallLogger {
     // 503 is the server draining, not a failure: no stack.
     if (error.status >= 500 && error.status !== 503) this.logger.error(line, stackOf(cause));
     else this.logger.warn(line);
+    this.metrics?.called(endpoint, error.status, started);
   }
 }
 

@@ -53,6 +53,35 @@ export interface AlectioModuleOptions {
    * `bullmq` 6 and `ioredis` 5). Unset: they run in this process. See README, "Many machines".
    */
   distributed?: AlectioDistributedOptions;
+  /**
+   * Prometheus metrics through `prom-client` 15 (an optional peer): `true` serves them at
+   * `GET /metrics` beside the module's routes (behind the token when one is set), from a registry
+   * of the module's own; an object picks the registry and the names. Unset (the default): no
+   * metric is recorded and `prom-client` is never loaded. See README, "Metrics".
+   */
+  metrics?: boolean | AlectioMetricsOptions;
+}
+
+/** Prometheus metrics: where they are registered, how they are named, whether the module serves them. */
+export interface AlectioMetricsOptions {
+  /**
+   * The `prom-client` Registry to register the metrics in: the app's (`register` of prom-client,
+   * or the one `@willsoto/nestjs-prometheus` serves), used as it is. Default: one of the module's own.
+   */
+  registry?: AlectioMetricsRegistry;
+  /** The start of every metric's name, so none clashes with the app's. Default `'alectio_'`. */
+  prefix?: string;
+  /** Serve `GET /metrics` beside the module's routes. Default: `true` with the module's own registry, `false` with the app's. */
+  endpoint?: boolean;
+}
+
+/** What the module needs of a `prom-client` Registry (`new Registry()`, or prom-client's global `register`). */
+export interface AlectioMetricsRegistry {
+  registerMetric(metric: never): void;
+  getSingleMetric(name: string): unknown;
+  removeSingleMetric(name: string): void;
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 /** Distributed mode: the same app as the HTTP side (`role: 'api'`) and as workers (`role: 'worker'`). */

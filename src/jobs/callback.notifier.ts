@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
 import { callbackBody } from '../protocol/answer.js';
 import { within } from '../util/timing.js';
@@ -17,7 +18,10 @@ export class CallbackNotifier implements OnApplicationShutdown {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly attempts = new Set<Promise<void>>();
 
-  constructor(@Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions) {}
+  constructor(
+    @Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions,
+    @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
+  ) {}
 
   /** Starts delivery of the finished job (as GET /jobs/:id shows it) and returns at once. */
   notify(job: StoredJob): void {
@@ -42,6 +46,7 @@ export class CallbackNotifier implements OnApplicationShutdown {
         await response.arrayBuffer();
         if (response.ok) {
           this.logger.log(`callback for job ${jobId}: attempt ${n}/${attempts} delivered (${response.status})`);
+          this.metrics?.callbackAttempt('delivered');
           return;
         }
         outcome = `answered ${response.status}`;
@@ -50,8 +55,10 @@ export class CallbackNotifier implements OnApplicationShutdown {
       }
       if (n >= attempts) {
         this.logger.error(`callback for job ${jobId}: attempt ${n}/${attempts} ${outcome}; giving up`);
+        this.metrics?.callbackAttempt('gave_up');
         return;
       }
+      this.metrics?.callbackAttempt('retried');
       const delay = backoff * 2 ** (n - 1);
       this.logger.warn(`callback for job ${jobId}: attempt ${n}/${attempts} ${outcome}; retrying in ${delay} ms`);
       const timer = setTimeout(() => {

@@ -16,6 +16,7 @@ import { JOB_FINISHED, UNKNOWN_JOB } from '../alectio.messages.js';
 import { RunSupervisor } from '../execution/run.supervisor.js';
 import type { Release } from '../execution/training-slot.js';
 import { WORK_EXECUTOR, type WorkExecutor } from '../execution/work-executor.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { jobResultText } from '../protocol/answer.js';
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
 import { errorText, toProtocolError } from '../protocol/protocol-error.js';
@@ -51,6 +52,7 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     @Inject(WORK_EXECUTOR) private readonly executor: WorkExecutor,
     private readonly supervisor: RunSupervisor,
     private readonly callback: CallbackNotifier,
+    @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
   ) {
     this.writes = new JobWrites(store, this.logger);
   }
@@ -75,12 +77,18 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
       release();
       throw error;
     }
+    this.metrics?.jobQueued();
+    let stage: 'queued' | 'running' = 'queued';
     const run = this.supervisor.run(
       job.id,
       `Alectio:${kind}:${job.id}`,
       (context) => this.executor.execute(kind, payload, context),
       {
-        started: () => void this.writes.record(job.id, { state: 'running', started_at: now() }),
+        started: () => {
+          stage = 'running';
+          this.metrics?.jobStarted();
+          void this.writes.record(job.id, { state: 'running', started_at: now() });
+        },
         progress: (update) => void this.writes.record(job.id, update),
       },
     );
@@ -89,7 +97,10 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
         (parts) => this.succeeded(job, parts),
         (error) => this.failed(job, error),
       )
-      .then((end) => this.finish(job, end, release))
+      .then((end) => {
+        this.metrics?.jobEnded(kind, stage, end.state ?? 'failed');
+        return this.finish(job, end, release);
+      })
       .catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
     this.finishing.add(finished);
     void finished.finally(() => {

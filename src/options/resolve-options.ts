@@ -5,6 +5,8 @@ import { AlectioConfigurationError } from '../alectio.errors.js';
 import type {
   AlectioCallbackOptions,
   AlectioDistributedOptions,
+  AlectioMetricsOptions,
+  AlectioMetricsRegistry,
   AlectioModuleOptions,
   AlectioTask,
 } from '../interfaces/alectio-options.interface.js';
@@ -32,6 +34,15 @@ export interface ResolvedOptions {
   callback: Required<AlectioCallbackOptions> | undefined;
   shutdownGraceMs: number;
   distributed: ResolvedDistributedOptions | undefined;
+  /** Prometheus metrics, or `undefined` when they are off. */
+  metrics: ResolvedMetricsOptions | undefined;
+}
+
+/** The metrics' settings: the app's registry or none yet (the module makes its own), the prefix, the endpoint. */
+export interface ResolvedMetricsOptions {
+  registry: AlectioMetricsRegistry | undefined;
+  prefix: string;
+  endpoint: boolean;
 }
 
 export type ResolvedDistributedOptions = Required<AlectioDistributedOptions>;
@@ -45,7 +56,7 @@ const DEFAULTS = {
 } as const;
 
 /** The option names, so that a misspelt one (`poolsize`) fails start-up instead of being ignored. */
-const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> = {
+const KNOWN: Record<'options' | 'callback' | 'distributed' | 'metrics', readonly string[]> = {
   options: [
     'prefix',
     'token',
@@ -57,6 +68,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> =
     'callback',
     'shutdownGraceMs',
     'distributed',
+    'metrics',
   ] satisfies (keyof AlectioModuleOptions)[],
   callback: ['url', 'secret', 'attempts', 'backoffMs', 'timeoutMs'] satisfies (keyof AlectioCallbackOptions)[],
   distributed: [
@@ -68,6 +80,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed', readonly string[]> =
     'lockDurationMs',
     'concurrency',
   ] satisfies (keyof AlectioDistributedOptions)[],
+  metrics: ['registry', 'prefix', 'endpoint'] satisfies (keyof AlectioMetricsOptions)[],
 };
 
 const TASKS = ['classification', 'detection'] as const satisfies readonly AlectioTask[];
@@ -88,8 +101,19 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     );
   }
   unknownNames(options, KNOWN.options, '', problems);
-  const { prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed } =
-    options;
+  const {
+    prefix,
+    token,
+    bodyLimit,
+    poolSize,
+    task,
+    checkpointName,
+    jobsDatabase,
+    callback,
+    shutdownGraceMs,
+    distributed,
+    metrics,
+  } = options;
   if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
   if (token !== undefined && token !== null && typeof token !== 'string')
     problems.push(`token must be a string, got ${typeof token}`);
@@ -119,6 +143,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     problems.push(`shutdownGraceMs must be a number of milliseconds, got ${JSON.stringify(shutdownGraceMs)}`);
   }
   if (distributed !== undefined) problems.push(...distributedProblems(distributed));
+  if (metrics !== undefined) problems.push(...metricsProblems(metrics));
   if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
 
   const pool =
@@ -136,7 +161,35 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
       callback && ({ ...DEFAULTS.callback, ...definedFields(callback, KNOWN.callback) } as Required<AlectioCallbackOptions>),
     shutdownGraceMs: shutdownGraceMs ?? DEFAULTS.shutdownGraceMs,
     distributed: pool,
+    metrics: metricsOf(metrics),
   };
+}
+
+function metricsOf(metrics: AlectioModuleOptions['metrics']): ResolvedMetricsOptions | undefined {
+  if (!metrics) return undefined;
+  const given = metrics === true ? {} : metrics;
+  return {
+    registry: given.registry,
+    prefix: given.prefix ?? 'alectio_',
+    endpoint: given.endpoint ?? given.registry === undefined,
+  };
+}
+
+function metricsProblems(metrics: unknown): string[] {
+  if (typeof metrics === 'boolean') return [];
+  if (metrics === null || typeof metrics !== 'object') return ['metrics must be true, false or { registry, prefix, endpoint }'];
+  const problems: string[] = [];
+  unknownNames(metrics, KNOWN.metrics, 'metrics.', problems);
+  const { registry, prefix, endpoint } = metrics as AlectioMetricsOptions;
+  if (registry !== undefined && (typeof registry?.registerMetric !== 'function' || typeof registry?.metrics !== 'function')) {
+    problems.push('metrics.registry must be a prom-client Registry');
+  }
+  // Prometheus's rule for a metric name, which the prefix starts.
+  if (prefix !== undefined && !(typeof prefix === 'string' && /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix))) {
+    problems.push(`metrics.prefix must be letters, digits, _ and : (not starting with a digit), got ${JSON.stringify(prefix)}`);
+  }
+  if (endpoint !== undefined && typeof endpoint !== 'boolean') problems.push('metrics.endpoint must be true or false');
+  return problems;
 }
 
 function callbackProblems(callback: AlectioCallbackOptions): string[] {

@@ -1,3 +1,4 @@
+import { notReadyMessage, type Readiness } from '../health/readiness.service.js';
 import type { StoredJob } from '../jobs/job.model.js';
 import type { ProtocolError } from './protocol-error.js';
 
@@ -74,6 +75,24 @@ export function healthAnswer(handlers: Record<string, boolean>, poolSize: number
   return JSON.stringify(
     task ? { status: 200, handlers, pool_size: poolSize, task } : { status: 200, handlers, pool_size: poolSize },
   );
+}
+
+/** `GET /health/live`: the process answers. */
+export function liveAnswer(): string {
+  return '{"status":200,"live":true}';
+}
+
+/**
+ * `GET /health/ready`: 200 with every check, or 503 with the protocol's error body, whose message
+ * names the checks that fail, and the checks beside it.
+ */
+export function readinessAnswer(readiness: Readiness): { status: 200 | 503; body: string } {
+  if (readiness.ready) return { status: 200, body: JSON.stringify({ status: 200, ready: true, checks: readiness.checks }) };
+  const message = notReadyMessage(readiness);
+  return {
+    status: 503,
+    body: JSON.stringify({ status: 503, error: 'Service Unavailable', message, ready: false, checks: readiness.checks }),
+  };
 }
 
 /** An error answer: `{status, error, message}`. */

@@ -11,26 +11,42 @@ import { WORK_EXECUTOR } from '../execution/work-executor.js';
 import { JOB_STORE, type JobStore } from '../jobs/job-store.interface.js';
 import { MemoryJobStore } from '../jobs/memory.job-store.js';
 import { SqliteJobStore } from '../jobs/sqlite.job-store.js';
+import { ALECTIO_METRICS, AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { ALECTIO_CONFIG, type ResolvedOptions, resolveOptions } from '../options/resolve-options.js';
+import { ALECTIO_TRACER, AlectioTracer } from '../tracing/alectio.tracer.js';
+import { POOL_API } from './pool-api.token.js';
 
 /**
  * The choices made from the options, once, as providers: the only place that asks which role
  * this process has (ResolvedOptions.role). Everything downstream depends on the tokens.
  */
 
-/** The API process's side of a pool, or `null` when this process is not one. */
-const POOL_API = Symbol('alectio:pool_api');
 /** The pool worker, or `null` when this process is not one. */
 const POOL_WORKER = Symbol('alectio:pool_worker');
 
 /** The options checked, with every default filled in; a bad option fails start-up here. */
 const configProvider: Provider = { provide: ALECTIO_CONFIG, useFactory: resolveOptions, inject: [MODULE_OPTIONS_TOKEN] };
 
+/** Prometheus metrics when the option is on (prom-client loaded then only), or `null`. */
+const metricsProvider: Provider = {
+  provide: ALECTIO_METRICS,
+  useFactory: async (config: ResolvedOptions, slot: LocalTrainingSlot): Promise<AlectioMetrics | null> => {
+    if (!config.metrics) return null;
+    const metrics = await AlectioMetrics.create(config.metrics, config.role === 'api');
+    metrics.watchTraining(() => slot.running);
+    return metrics;
+  },
+  inject: [ALECTIO_CONFIG, LocalTrainingSlot],
+};
+
+/** Spans through @opentelemetry/api when it is installed (a no-op without the app's SDK), or `null`. */
+const tracerProvider: Provider = { provide: ALECTIO_TRACER, useFactory: () => AlectioTracer.create() };
+
 const poolApiProvider: Provider = {
   provide: POOL_API,
-  useFactory: (config: ResolvedOptions, local: LocalTrainingSlot): PoolApi | null =>
-    config.role === 'api' ? new PoolApi(config.distributed!, local) : null,
-  inject: [ALECTIO_CONFIG, LocalTrainingSlot],
+  useFactory: (config: ResolvedOptions, local: LocalTrainingSlot, metrics: AlectioMetrics | null): PoolApi | null =>
+    config.role === 'api' ? new PoolApi(config.distributed!, local, metrics) : null,
+  inject: [ALECTIO_CONFIG, LocalTrainingSlot, ALECTIO_METRICS],
 };
 
 /** Where the methods run: in this process, or on the pool's workers. */
@@ -73,6 +89,8 @@ const workerProvider: Provider = {
 /** Every provider that chooses by role or option. */
 export const roleProviders: Provider[] = [
   configProvider,
+  metricsProvider,
+  tracerProvider,
   poolApiProvider,
   executorProvider,
   trainingSlotProvider,

@@ -34,8 +34,8 @@ export { summaryMarkdown } from './report.markdown.js';
 /** `buildReport`: the report of the runs so far; `summarize`: its rows of each strategy's figure (mean and spread) per labeled count. */
 export { buildReport, summarize } from './report.model.js';
 /** The comparison: `compareStrategies`, and its figures `spreadOf`, `areaUnderCurve`, `labelsToReach`. */
-export { areaUnderCurve, compareStrategies, labelsToReach, spreadOf } from './comparison.js';
 export type { Comparison, CurvePoint, LabelsToTarget, Spread, StrategyComparison } from './comparison.js';
+export { areaUnderCurve, compareStrategies, labelsToReach, spreadOf } from './comparison.js';
 /** The report's model: its configuration, its summary rows and the whole report (report.json). */
 export type { SimulationConfig, SimulationReport, SummaryRow } from './report.model.js';
 /** `writeReport`: writes report.json and report.html into a folder, each file replaced whole. */

@@ -26,7 +26,7 @@ function setup(store = new MemoryJobStore(), stopsOnAbort = true) {
   const executor = new FakeExecutor(stopsOnAbort);
   const supervisor = new RunSupervisor();
   const callback = new FakeCallbackNotifier();
-  const service = new JobService(store, executor, supervisor, callback as unknown as CallbackNotifier);
+  const service = new JobService(store, executor, supervisor, callback as unknown as CallbackNotifier, null);
   return { store, executor, supervisor, callback, service };
 }
 

@@ -51,6 +51,7 @@ describe('limits', () => {
       new FakeExecutor(),
       new RunSupervisor(),
       new FakeCallbackNotifier() as unknown as CallbackNotifier,
+      null,
     );
     let released = 0;
     const outcomes = await Promise.allSettled(

@@ -15,7 +15,7 @@ function setup(config = POOL_CONFIG) {
   const inFlight = new PiecesInFlight(link as unknown as PoolLink);
   const reports: (string | undefined)[] = [];
   const track = (id: string, label = LABEL, attempts = 3) => {
-    const piece = inFlight.track(id, label, attempts, (message) => reports.push(message));
+    const piece = inFlight.track(id, 'infer', label, attempts, (message?: string) => reports.push(message));
     piece.queued = true;
     link.queued.add(id);
     return piece;
@@ -289,7 +289,7 @@ describe('PiecesInFlight', () => {
 
   it('forget() ends a piece never queued, and its later events are ignored', async () => {
     const { link, inFlight } = setup();
-    const piece = inFlight.track('req-9-0', LABEL, 3, () => undefined);
+    const piece = inFlight.track('req-9-0', 'infer', LABEL, 3, () => undefined);
     inFlight.forget(piece);
     expect((await rejectionOf(piece.done)).message).toBe('the request has ended');
     link.results.set('req-9-0', '{"outputs":{}}');

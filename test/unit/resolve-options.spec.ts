@@ -5,7 +5,7 @@ import type { AlectioModuleOptions } from '../../src/interfaces/alectio-options.
 import { resolveOptions } from '../../src/options/resolve-options.js';
 
 const KNOWN_OPTIONS =
-  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed';
+  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed, metrics';
 const KNOWN_CALLBACK = 'url, secret, attempts, backoffMs, timeoutMs';
 const KNOWN_DISTRIBUTED = 'redis, role, queue, inferChunkSize, attempts, lockDurationMs, concurrency';
 const SECRET = 'a-secret-of-32-characters-long!!';
@@ -236,6 +236,39 @@ describe('resolveOptions', () => {
           'distributed.lockDurationMs must be an integer of at least 100',
           'distributed.concurrency must be an integer of at least 1',
         ].join('; '),
+    );
+  });
+
+  it("resolves the metrics option: off by default, the module serving its own registry, or the app's registry unserved", () => {
+    expect(resolveOptions({}).metrics).toBeUndefined();
+    expect(resolveOptions({ metrics: false }).metrics).toBeUndefined();
+    expect(resolveOptions({ metrics: true }).metrics).toEqual({ registry: undefined, prefix: 'alectio_', endpoint: true });
+    const registry = {
+      registerMetric() {},
+      getSingleMetric() {},
+      removeSingleMetric() {},
+      metrics: async () => '',
+      contentType: '',
+    };
+    expect(resolveOptions({ metrics: { registry, prefix: 'ml:' } }).metrics).toEqual({
+      registry,
+      prefix: 'ml:',
+      endpoint: false,
+    });
+    expect(resolveOptions({ metrics: { registry, endpoint: true } }).metrics).toMatchObject({ endpoint: true });
+    expect(
+      problemOf({ metrics: { registry: {} as never, prefix: '9lives', endpoint: 'yes' as never, registy: 1 } as never }),
+    ).toBe(
+      'AlectioModule options: ' +
+        [
+          'metrics.registy is not an option: did you mean metrics.registry? (known: registry, prefix, endpoint)',
+          'metrics.registry must be a prom-client Registry',
+          'metrics.prefix must be letters, digits, _ and : (not starting with a digit), got "9lives"',
+          'metrics.endpoint must be true or false',
+        ].join('; '),
+    );
+    expect(problemOf({ metrics: 'on' as never })).toBe(
+      'AlectioModule options: metrics must be true, false or { registry, prefix, endpoint }',
     );
   });
 

@@ -146,7 +146,11 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
       const byPath = new Map<string, Route>(
         HANDLER_KINDS.map((kind) => [normalizePath(this.pathOf(kind)), { allow: ['POST'], kind }]),
       );
-      byPath.set(normalizePath(this.pathOf('health')), { allow: ['GET'] });
+      for (const probe of ['health', 'health/live', 'health/ready'] as const) {
+        byPath.set(normalizePath(this.pathOf(probe)), { allow: ['GET'] });
+      }
+      // Only when the module serves it: otherwise `/metrics` is the app's.
+      if (this.config.metrics?.endpoint) byPath.set(normalizePath(this.pathOf('metrics')), { allow: ['GET'] });
       byPath.set(normalizePath(this.pathOf('jobs')), { allow: ['GET'], jobs: true });
       const base = normalizePath(endpointPath(this.appConfig, this.config));
       this.routes = { globalPrefix, byPath, base, jobs: normalizePath(this.pathOf('jobs')) };
@@ -157,7 +161,7 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
     return this.routes.byPath.get(path);
   }
 
-  private pathOf(endpoint: HandlerKind | 'jobs' | 'health'): string {
+  private pathOf(endpoint: HandlerKind | 'jobs' | 'health' | 'health/live' | 'health/ready' | 'metrics'): string {
     return endpointPath(this.appConfig, this.config, endpoint);
   }
 }
