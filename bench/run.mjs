@@ -28,6 +28,8 @@ const SERVERS = {
   'library, logger on': ['library.mjs', { BENCH_LOGGER: '1' }],
   'library, JSON logger': ['library.mjs', { BENCH_LOGGER: 'json' }],
   "library, logger ['error', 'warn']": ['library.mjs', { BENCH_LOGGER: 'warn' }],
+  'library, metrics on': ['library.mjs', { BENCH_METRICS: '1' }],
+  'library, traced': ['library.mjs', { BENCH_TRACE: '1' }],
   // The customer's view: the packed package in an app folder of its own, forRoot() with no
   // options, Nest's default logger (library.mjs with BENCH_LOGGER=1 is exactly that app).
   'customer app': ['customer app', { BENCH_LOGGER: '1' }],
@@ -370,6 +372,20 @@ const TARGETS = [
     'library',
     'nest plain',
     (r) => r >= 0.9,
+  ],
+  [
+    '/train, 10, metrics on: library ≥ 0.95× library req/s',
+    'POST /train, 10 indices (req/s)',
+    'library, metrics on',
+    'library',
+    (r) => r >= 0.95,
+  ],
+  [
+    '/train, 10, metrics on: server CPU per call ≤ 1.05× library',
+    'POST /train, 10 indices (server CPU µs per call)',
+    'library, metrics on',
+    'library',
+    (r) => r <= 1.05,
   ],
   [
     '/train, 10, logger on: library ≥ 0.9× nest plain req/s',

@@ -28,8 +28,20 @@ for (const [decorator, name] of [
 ]) {
   decorator()(BenchModel.prototype, name, Object.getOwnPropertyDescriptor(BenchModel.prototype, name));
 }
+// BENCH_TRACE=1: an OpenTelemetry SDK registered, every span recorded (and dropped): the cost of
+// tracing on. Without it, @opentelemetry/api (installed beside prom-client) gives no-op spans.
+if (process.env.BENCH_TRACE) {
+  const { context, trace } = await import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
+  const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const drop = { export: (spans, done) => done({ code: 0 }), shutdown: async () => {} };
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(drop)] }));
+}
+// BENCH_METRICS=1: Prometheus metrics on (prom-client), as the sample has them.
+const options = process.env.BENCH_METRICS ? { metrics: true } : {};
 class BenchModule {}
-Module({ imports: [AlectioModule.forRoot()], providers: [BenchModel] })(BenchModule);
+Module({ imports: [AlectioModule.forRoot(options)], providers: [BenchModel] })(BenchModule);
 
 // With a logger on, the time spent inside Nest's ConsoleLogger.log, for the table's own row.
 if (process.env.BENCH_LOGGER) {

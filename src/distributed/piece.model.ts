@@ -7,6 +7,8 @@ export interface PieceData {
   payload: object;
   /** For train: the value of the pool-wide training claim, which the worker renews while it trains. */
   trainingClaim?: string;
+  /** The API process's span context (W3C `traceparent`...), so that the worker's span is its child. */
+  trace?: Record<string, string>;
 }
 
 /** What a piece reports while it runs (BullMQ's job progress). */

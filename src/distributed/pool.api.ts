@@ -3,6 +3,7 @@ import { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { LocalTrainingSlot } from '../execution/local-training.slot.js';
 import type { AlectioMetrics } from '../metrics/alectio.metrics.js';
 import type { ResolvedDistributedOptions } from '../options/resolve-options.js';
+import type { AlectioTracer } from '../tracing/alectio.tracer.js';
 import { PiecesInFlight } from './pieces-in-flight.js';
 import { loadPoolLibraries, poolConfig } from './pool.config.js';
 import { PoolExecutor } from './pool.executor.js';
@@ -20,12 +21,17 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
   readonly executor: PoolExecutor;
 
   /** Builds the parts; nothing connects before the module's init. */
-  constructor(options: ResolvedDistributedOptions, local: LocalTrainingSlot, metrics: AlectioMetrics | null = null) {
+  constructor(
+    options: ResolvedDistributedOptions,
+    local: LocalTrainingSlot,
+    metrics: AlectioMetrics | null = null,
+    tracer: AlectioTracer | null = null,
+  ) {
     this.link = new PoolLink(poolConfig(options));
     this.pieces = new PiecesInFlight(this.link, metrics);
     metrics?.watchWorkers(() => this.link.workersNow());
     this.slot = new PoolTrainingSlot(this.link, local);
-    this.executor = new PoolExecutor(this.link, this.pieces, this.slot);
+    this.executor = new PoolExecutor(this.link, this.pieces, this.slot, tracer);
   }
 
   /** Connects (waiting up to 5 s for Redis, then serving anyway: 503s until it is there). */

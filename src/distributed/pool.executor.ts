@@ -8,6 +8,7 @@ import type { WorkExecutor } from '../execution/work-executor.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import { mergeInferChunks } from '../protocol/answer.js';
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
+import type { AlectioTracer } from '../tracing/alectio.tracer.js';
 import type { PieceData } from './piece.model.js';
 import type { PiecesInFlight } from './pieces-in-flight.js';
 import type { PoolLink } from './pool.link.js';
@@ -23,6 +24,7 @@ export class PoolExecutor implements WorkExecutor {
     private readonly link: PoolLink,
     private readonly pieces: PiecesInFlight,
     private readonly slot: PoolTrainingSlot,
+    private readonly tracer: AlectioTracer | null = null,
   ) {}
 
   async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
@@ -32,6 +34,9 @@ export class PoolExecutor implements WorkExecutor {
       kind === 'infer'
         ? this.chunks(payload as PayloadOf<'infer'>)
         : [{ kind, payload, trainingClaim: kind === 'train' ? this.slot.trainingClaim : undefined }];
+    // The call's (or job's) span goes with each piece: the worker's spans are its children.
+    const trace = this.tracer?.carrier();
+    if (trace) for (const piece of data) piece.trace = trace;
     // A training is not tried again when its method throws (that is rarely a passing fault, and
     // hours long); a worker that dies still hands it on, through BullMQ's stalled-job check.
     const attempts = kind === 'train' ? 1 : config.attempts;

@@ -1,4 +1,4 @@
-import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap, Optional } from '@nestjs/common';
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 
@@ -8,6 +8,7 @@ import { createRunContext } from '../execution/run-context.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
 import { type PayloadOf, PayloadValidator } from '../protocol/payload/payload.validator.js';
 import { toProtocolError } from '../protocol/protocol-error.js';
+import { ALECTIO_TRACER, type AlectioTracer } from '../tracing/alectio.tracer.js';
 import { within } from '../util/timing.js';
 import type { PieceData, PieceProgress } from './piece.model.js';
 import { COMMAND_TIMEOUT_MS, loadPoolLibraries, PoolConfig, poolConfig, PoolLibraries, redisOptions } from './pool.config.js';
@@ -45,6 +46,7 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     @Inject(ALECTIO_CONFIG) private readonly options: ResolvedOptions,
     private readonly executor: LocalExecutor,
     private readonly validator: PayloadValidator,
+    @Optional() @Inject(ALECTIO_TRACER) private readonly tracer: AlectioTracer | null = null,
   ) {
     this.config = poolConfig(options.distributed!);
   }
@@ -157,7 +159,15 @@ export class PoolWorker implements OnApplicationBootstrap, BeforeApplicationShut
     });
     let parts: string[];
     try {
-      parts = await this.executor.execute(kind, payload, run.context);
+      const execute = (): Promise<string[]> => this.executor.execute(kind, payload, run.context);
+      parts = this.tracer
+        ? await this.tracer.inSpan(
+            `alectio.piece.${kind}`,
+            { 'alectio.endpoint': kind, 'alectio.piece.id': job.id!, 'alectio.piece.attempt': job.attemptsMade + 1 },
+            execute,
+            job.data.trace,
+          )
+        : await execute();
     } catch (error) {
       if (stop.aborted) return this.stopped(claimLost.signal.aborted, what);
       const cause = (error as Error).cause as Error | undefined;

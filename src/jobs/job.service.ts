@@ -8,8 +8,10 @@ import {
   NotFoundException,
   OnApplicationShutdown,
   OnModuleInit,
+  Optional,
   ServiceUnavailableException,
 } from '@nestjs/common';
+import type { Span } from '@opentelemetry/api';
 
 import { ALECTIO_LOGGER_CONTEXT, HandlerKind } from '../alectio.constants.js';
 import { JOB_FINISHED, UNKNOWN_JOB } from '../alectio.messages.js';
@@ -20,6 +22,7 @@ import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics
 import { jobResultText } from '../protocol/answer.js';
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
 import { errorText, toProtocolError } from '../protocol/protocol-error.js';
+import { ALECTIO_TRACER, type AlectioTracer } from '../tracing/alectio.tracer.js';
 import { within } from '../util/timing.js';
 import { CallbackNotifier } from './callback.notifier.js';
 import { FINISHED_STATES, JobUpdate, StoredJob } from './job.model.js';
@@ -53,6 +56,7 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     private readonly supervisor: RunSupervisor,
     private readonly callback: CallbackNotifier,
     @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
+    @Optional() @Inject(ALECTIO_TRACER) private readonly tracer: AlectioTracer | null = null,
   ) {
     this.writes = new JobWrites(store, this.logger);
   }
@@ -78,36 +82,41 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
       throw error;
     }
     this.metrics?.jobQueued();
-    let stage: 'queued' | 'running' = 'queued';
-    const run = this.supervisor.run(
-      job.id,
-      `Alectio:${kind}:${job.id}`,
-      (context) => this.executor.execute(kind, payload, context),
-      {
-        started: () => {
-          stage = 'running';
-          this.metrics?.jobStarted();
-          void this.writes.record(job.id, { state: 'running', started_at: now() });
-        },
-        progress: (update) => void this.writes.record(job.id, update),
-      },
-    );
-    const finished = run
-      .then(
-        (parts) => this.succeeded(job, parts),
-        (error) => this.failed(job, error),
-      )
-      .then((end) => {
-        this.metrics?.jobEnded(kind, stage, end.state ?? 'failed');
-        return this.finish(job, end, release);
-      })
-      .catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
+    const attributes = { 'alectio.job.id': job.id, 'alectio.endpoint': kind, 'alectio.ckpt_file': payload.ckpt_file };
+    const finished = (
+      this.tracer
+        ? this.tracer.inSpan(`alectio.job.${kind}`, attributes, (span) => this.run(job, payload, release, span))
+        : this.run(job, payload, release)
+    ).catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
     this.finishing.add(finished);
     void finished.finally(() => {
       this.finishing.delete(finished);
       this.inProgress--;
     });
     return job;
+  }
+
+  /** Runs the job's method, then records its end (its span, when traced, covers both). */
+  private async run<K extends HandlerKind>(job: StoredJob, payload: PayloadOf<K>, release: Release, span?: Span): Promise<void> {
+    const kind = job.kind as K;
+    let stage: 'queued' | 'running' = 'queued';
+    const end = await this.supervisor
+      .run(job.id, `Alectio:${kind}:${job.id}`, (context) => this.executor.execute(kind, payload, context), {
+        started: () => {
+          stage = 'running';
+          this.metrics?.jobStarted();
+          void this.writes.record(job.id, { state: 'running', started_at: now() });
+        },
+        progress: (update) => void this.writes.record(job.id, update),
+      })
+      .then(
+        (parts) => this.succeeded(job, parts),
+        (error) => this.failed(job, error),
+      );
+    this.metrics?.jobEnded(kind, stage, end.state ?? 'failed');
+    span?.setAttribute('alectio.job.state', end.state ?? 'failed');
+    if (end.state === 'failed' && span) this.tracer!.failed(span, end.error ?? 'failed');
+    await this.finish(job, end, release);
   }
 
   async get(id: string): Promise<StoredJob> {

@@ -44,9 +44,13 @@ const tracerProvider: Provider = { provide: ALECTIO_TRACER, useFactory: () => Al
 
 const poolApiProvider: Provider = {
   provide: POOL_API,
-  useFactory: (config: ResolvedOptions, local: LocalTrainingSlot, metrics: AlectioMetrics | null): PoolApi | null =>
-    config.role === 'api' ? new PoolApi(config.distributed!, local, metrics) : null,
-  inject: [ALECTIO_CONFIG, LocalTrainingSlot, ALECTIO_METRICS],
+  useFactory: (
+    config: ResolvedOptions,
+    local: LocalTrainingSlot,
+    metrics: AlectioMetrics | null,
+    tracer: AlectioTracer | null,
+  ): PoolApi | null => (config.role === 'api' ? new PoolApi(config.distributed!, local, metrics, tracer) : null),
+  inject: [ALECTIO_CONFIG, LocalTrainingSlot, ALECTIO_METRICS, ALECTIO_TRACER],
 };
 
 /** Where the methods run: in this process, or on the pool's workers. */
