@@ -91,4 +91,4 @@ export const METHOD_NOT_ALLOWED = (method: string, path: string, allow: string[]
   `${method} is not served at ${path}: it answers ${allow.join(', ')}`;
 
 export const NO_ENDPOINT = (path: string, base: string): string =>
-  `no endpoint at ${path}: under ${base} the module serves POST /train, /test and /infer, GET /health, and GET /jobs, GET and DELETE /jobs/:id`;
+  `no endpoint at ${path}: under ${base} the module serves POST /train, /test and /infer, GET /health, /health/live and /health/ready, GET /jobs, GET and DELETE /jobs/:id, and GET /metrics when its metrics are on`;

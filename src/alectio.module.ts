@@ -12,7 +12,6 @@ import { AlectioExceptionFilter } from './http/alectio-exception.filter.js';
 import { CallLogger } from './http/call.logger.js';
 import { RequestGate } from './http/gate/request-gate.js';
 import { createJobsController } from './http/jobs.controller.js';
-import { createMetricsController } from './http/metrics.controller.js';
 import { routePathProvider } from './http/route-path.js';
 import { TokenVerifier } from './http/token.verifier.js';
 import { CallbackNotifier } from './jobs/callback.notifier.js';
@@ -60,7 +59,7 @@ export class AlectioModule extends ConfigurableModuleClass {
 }
 
 function withRoutes(module: DynamicModule): DynamicModule {
-  const routes = { protocol: createAlectioController(), jobs: createJobsController(), metrics: createMetricsController() };
+  const routes = { protocol: createAlectioController(), jobs: createJobsController() };
   const controllers = Object.values(routes);
   return {
     ...module,

@@ -10,9 +10,14 @@ export type { JobRecord, JobState } from './interfaces/alectio-job.interface.js'
 export type {
   AlectioCallbackOptions,
   AlectioDistributedOptions,
+  AlectioMetricsOptions,
+  AlectioMetricsRegistry,
   AlectioModuleOptions,
   AlectioTask,
 } from './interfaces/alectio-options.interface.js';
+/** `ReadinessService`: the checks of `GET /health/ready`, for an app's own health checks; what it answers. */
+export type { Readiness, ReadinessCheck } from './health/readiness.service.js';
+export { ReadinessService } from './health/readiness.service.js';
 export type { InferResult, Keyed, Scores, TestResult } from './interfaces/alectio-results.interface.js';
 export { SIGNATURE_HEADER, signBody, verifySignature } from './jobs/callback.signature.js';
 export { InferPayload } from './protocol/payload/infer.dto.js';

@@ -4,7 +4,8 @@
 import { spawnSync } from 'node:child_process';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, Res } from '@nestjs/common';
+import { Controller, type ExecutionContext, Get, Res } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import type { Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 import request from 'supertest';
@@ -123,10 +124,17 @@ describe('Prometheus metrics', () => {
         res.setHeader('Content-Type', registry.contentType).end(await registry.metrics());
       }
     }
+    // An app guard that lets only the app's own controller serve /metrics: the module claims no
+    // route there when it serves no metrics (a route of its own would meet the guard first).
+    const onlyTheApps = {
+      canActivate: (ctx: ExecutionContext) =>
+        ctx.switchToHttp().getRequest<{ path: string }>().path !== '/metrics' || ctx.getClass() === AppMetricsController,
+    };
     const { app, url } = await startFixtureApp({
       name: 'app-registry',
       options: { metrics: { registry, prefix: 'ml_' } },
       controllers: [AppMetricsController],
+      providers: [{ provide: APP_GUARD, useValue: onlyTheApps }],
     });
     try {
       await request(url)
@@ -141,6 +149,34 @@ describe('Prometheus metrics', () => {
     } finally {
       await app.close();
     }
+  });
+
+  it('serves /metrics under the prefix, to HEAD too, and counts the job routes', async () => {
+    const { app, url } = await startFixtureApp({
+      name: 'metrics-prefix',
+      globalPrefix: 'api',
+      options: { prefix: 'al', metrics: true },
+    });
+    try {
+      await request(url).get('/api/al/jobs/nope').expect(404);
+      await request(url).get('/api/al/jobs').expect(200);
+      await request(url).head('/api/al/metrics').expect(200);
+      await request(url).post('/api/al/metrics').expect(405);
+      const text = (await request(url).get('/api/al/metrics/').expect(200)).text;
+      expect(sample(text, 'alectio_calls_total', { endpoint: 'jobs', status: '404' })).toBe(1);
+      expect(sample(text, 'alectio_calls_total', { endpoint: 'jobs', status: '200' })).toBe(1);
+      await request(url).get('/metrics').expect(404); // not the app's path: the module's is under its prefix
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("refuses to start on a registry that holds another metric of one of the module's names", async () => {
+    const registry = new Registry();
+    new Counter({ name: 'alectio_calls_total', help: "the app's own", labelNames: ['route'], registers: [registry] });
+    await expect(startFixtureApp({ name: 'clash', options: { metrics: { registry } } })).rejects.toThrow(
+      'metrics: the registry already holds a metric named alectio_calls_total (a Counter with the labels [route]); give metrics.prefix another value',
+    );
   });
 
   it('serves no /metrics without the option', async () => {

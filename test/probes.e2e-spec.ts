@@ -41,7 +41,7 @@ describe('probes in one process', () => {
     try {
       const live = await request(url).get('/alectio/health/live').expect(200);
       expect(live.body).toEqual({ status: 200, live: true });
-      const ready = await request(url).get('/alectio/health/ready').expect(200);
+      const ready = await request(url).get('/alectio/health/ready').set('Authorization', 'Bearer secret').expect(200);
       expect(ready.body).toEqual({
         status: 200,
         ready: true,
@@ -49,6 +49,13 @@ describe('probes in one process', () => {
           methods: { ok: true, detail: 'train, test and infer are discovered' },
           accepting: { ok: true, detail: 'accepting work' },
         },
+      });
+      // Without the token: which checks hold, not what each saw.
+      const anonymous = await request(url).get('/alectio/health/ready').expect(200);
+      expect(anonymous.body).toEqual({
+        status: 200,
+        ready: true,
+        checks: { methods: { ok: true, detail: 'ok' }, accepting: { ok: true, detail: 'ok' } },
       });
       const post = await request(url).post('/alectio/health/ready').expect(405);
       expect(post.headers.allow).toBe('GET');

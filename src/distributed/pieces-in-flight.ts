@@ -21,8 +21,8 @@ export interface Piece {
   /** The piece's answer, `{...}` JSON, once a worker has delivered it. */
   done: Promise<string>;
   resolve(json: string): void;
-  /** Ends the wait with `error`; `outcome` is what the metrics count it as. */
-  reject(error: Error, outcome?: PieceOutcome): void;
+  /** Ends the wait with `error`; `outcome` is what the metrics count it as (`null`: not counted, it never was in the queue). */
+  reject(error: Error, outcome?: PieceOutcome | null): void;
 }
 
 /** How a piece ended, as the metrics count it. */
@@ -72,7 +72,7 @@ export class PiecesInFlight implements PoolLinkListener {
       reject: (error, outcome = 'failed') => {
         if (piece.settled) return;
         piece.settled = true;
-        this.metrics?.piece(kind, outcome);
+        if (outcome) this.metrics?.piece(kind, outcome);
         reject(error);
       },
     };
@@ -83,7 +83,7 @@ export class PiecesInFlight implements PoolLinkListener {
   /** Stops waiting: the request has ended; a piece never queued is settled here. */
   forget(piece: Piece): void {
     this.pieces.delete(piece.id);
-    piece.reject(new Error('the request has ended'), 'cancelled');
+    piece.reject(new Error('the request has ended'), piece.queued ? 'cancelled' : null);
   }
 
   async completed(pieceId: string): Promise<void> {

@@ -54,7 +54,8 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
   }
 
   /** Readiness in the pool: Redis answers a PING, and some worker takes work from the queue. */
-  probe(): Promise<Record<'redis' | 'workers', { ok: boolean; detail: string }>> {
-    return this.link.probe();
+  async probe(): Promise<Record<'redis' | 'workers', { ok: boolean; detail: string }>> {
+    const { redis, workers } = await this.link.probe();
+    return { redis: { ok: redis.ok, detail: redis.detail }, workers: { ok: workers.ok, detail: workers.detail } };
   }
 }

@@ -19,6 +19,13 @@ const PROBE_TIMEOUT_MS = 1000;
 /** A cancel mark outlives any wait of a piece in the queue that matters. */
 const CANCEL_MARK_TTL_MS = 3600_000;
 
+/** A readiness check of the pool, with the worker count where it is known. */
+export interface PoolCheck {
+  ok: boolean;
+  detail: string;
+  count?: number;
+}
+
 /** What the link tells the pieces in flight and the training slot. */
 export interface PoolLinkListener {
   completed(pieceId: string): void;
@@ -51,6 +58,7 @@ export class PoolLink {
   private lastRedisError = '';
   private watching = false;
   private unansweredPings = 0;
+  private lastProbe?: { at: number; pending: boolean; result: Promise<Record<'redis' | 'workers', PoolCheck>> };
 
   constructor(readonly config: PoolConfig) {}
 
@@ -128,12 +136,6 @@ export class PoolLink {
     return new ServiceUnavailableException(REDIS_FAILED(this.config.where, reason));
   }
 
-  /** For the metrics: the workers connected to the queue, or undefined where that cannot be told (no Redis, no CLIENT LIST). */
-  async workersNow(): Promise<number | undefined> {
-    if (this.connection?.redis.status !== 'ready') return undefined;
-    return this.queue.getWorkersCount().catch(() => undefined);
-  }
-
   /** The workers taking work from the queue, looked up at most once a watch interval. */
   async workerCount(): Promise<number> {
     const seen = this.workersSeen;
@@ -145,37 +147,71 @@ export class PoolLink {
   }
 
   /**
-   * For readiness: whether Redis answers a PING within a second (a probe's usual timeout), and how many workers
-   * are connected to the queue, counted afresh (CLIENT LIST; where a managed Redis refuses it,
-   * the count cannot be known and the check holds, saying so).
+   * For readiness: whether Redis answers a PING within a second (a probe's usual timeout), and how
+   * many workers are connected to the queue (CLIENT LIST). The probe is anonymous, so however many
+   * come at once they share one look at Redis, and a look serves every probe of the next second.
    */
-  async probe(): Promise<Record<'redis' | 'workers', { ok: boolean; detail: string }>> {
+  probe(): Promise<Record<'redis' | 'workers', PoolCheck>> {
+    const last = this.lastProbe;
+    if (last && (last.pending || Date.now() - last.at < WATCH_INTERVAL_MS)) return last.result;
+    const look = { at: Date.now(), pending: true, result: this.look() };
+    void look.result.finally(() => ((look.pending = false), (look.at = Date.now())));
+    this.lastProbe = look;
+    return look.result;
+  }
+
+  /** For the metrics: the workers connected to the queue, or undefined where that cannot be told (no Redis, no CLIENT LIST). */
+  async workersNow(): Promise<number | undefined> {
+    const { workers } = await this.probe();
+    return workers.count;
+  }
+
+  private async look(): Promise<Record<'redis' | 'workers', PoolCheck>> {
     const redis = this.connection?.redis;
     const state = redis?.status ?? 'not opened';
     let answered = false;
-    if (state === 'ready')
+    let refused = '';
+    if (state === 'ready') {
       await within(
         PROBE_TIMEOUT_MS,
-        redis!.ping().then(() => (answered = true)),
+        redis!.ping().then(
+          () => (answered = true),
+          (error: Error) => (refused = error.message),
+        ),
       );
+    }
     if (!answered) {
       const reason =
-        state === 'ready' ? `no answer to PING within ${PROBE_TIMEOUT_MS} ms` : withReason(state, this.lastRedisError);
+        state !== 'ready'
+          ? withReason(state, this.lastRedisError)
+          : refused
+            ? `PING failed: ${refused}`
+            : `no answer to PING within ${PROBE_TIMEOUT_MS} ms`;
       return {
         redis: { ok: false, detail: `Redis at ${this.config.where} is not reachable (${reason})` },
         workers: { ok: false, detail: 'unknown while Redis is not reachable' },
       };
     }
-    const count = await this.queue.getWorkersCount().catch(() => undefined);
-    this.workersSeen = count === undefined ? this.workersSeen : { count, at: Date.now() };
+    let count: number | undefined;
+    await within(
+      PROBE_TIMEOUT_MS,
+      this.queue.getWorkers().then(
+        // BullMQ stands in a fake client for a Redis without CLIENT LIST (a managed one).
+        (workers) =>
+          (count = workers.some((w) => /does not support client list/i.test(String(w.name))) ? undefined : workers.length),
+        () => undefined,
+      ),
+    );
+    if (count !== undefined) this.workersSeen = { count, at: Date.now() };
+    const queue = this.config.queue;
     return {
       redis: { ok: true, detail: `Redis at ${this.config.where} answers` },
       workers:
         count === undefined
-          ? { ok: true, detail: 'unknown: Redis refuses CLIENT LIST, so the workers cannot be counted' }
+          ? { ok: true, detail: 'unknown: Redis did not list its clients (CLIENT LIST), so the workers cannot be counted' }
           : count > 0
-            ? { ok: true, detail: `${count} worker${count === 1 ? '' : 's'} connected to the queue "${this.config.queue}"` }
-            : { ok: false, detail: `no worker is connected to the queue "${this.config.queue}"` },
+            ? { ok: true, count, detail: `${count} worker${count === 1 ? '' : 's'} connected to the queue "${queue}"` }
+            : { ok: false, count, detail: `no worker is connected to the queue "${queue}"` },
     };
   }
 

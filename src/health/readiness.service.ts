@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 
 import { AlectioRegistry } from '../discovery/alectio.registry.js';
-import type { PoolApi } from '../distributed/pool.api.js';
 import { RunSupervisor } from '../execution/run.supervisor.js';
 import { POOL_API } from '../roles/pool-api.token.js';
 
@@ -9,6 +8,11 @@ import { POOL_API } from '../roles/pool-api.token.js';
 export interface ReadinessCheck {
   ok: boolean;
   detail: string;
+}
+
+/** What readiness asks of distributed mode's API process (its `PoolApi`): Redis and the workers. */
+export interface PoolProbe {
+  probe(): Promise<Record<'redis' | 'workers', ReadinessCheck>>;
 }
 
 /** What `GET /health/ready` answers: ready when every check holds. */
@@ -28,7 +32,7 @@ export class ReadinessService {
   constructor(
     private readonly registry: AlectioRegistry,
     private readonly supervisor: RunSupervisor,
-    @Inject(POOL_API) private readonly pool: PoolApi | null,
+    @Inject(POOL_API) private readonly pool: PoolProbe | null,
   ) {}
 
   async check(): Promise<Readiness> {

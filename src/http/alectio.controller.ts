@@ -68,10 +68,14 @@ export class AlectioController {
     sendJson(res, 200, liveAnswer());
   }
 
-  /** Readiness: 503 while the server drains, or in distributed mode while Redis or every worker is gone. */
+  /**
+   * Readiness: 503 while the server drains, or in distributed mode while Redis or every worker is
+   * gone. Open like /health (an orchestrator probes without credentials); with a token set, what
+   * each check saw is told only to a request that carries it.
+   */
   @Get('health/ready')
-  async ready(@Res() res: Response): Promise<void> {
-    const { status, body } = readinessAnswer(await this.readiness.check());
+  async ready(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const { status, body } = readinessAnswer(await this.readiness.check(), this.verifier.authorize(req));
     sendJson(res, status, body);
   }
 
@@ -114,9 +118,10 @@ export class AlectioController {
         this.metrics?.listSize(kind, list.length);
         span?.setAttribute(kind === 'train' ? 'alectio.labeled.count' : 'alectio.unlabeled.count', list.length);
       }
-      span?.setAttribute('alectio.ckpt_file', payload.ckpt_file);
+      // Bounded: a checkpointName function of the app's own may admit names of any length.
+      span?.setAttribute('alectio.ckpt_file', payload.ckpt_file.slice(0, 255));
       const resumeFrom = (payload as PayloadOf<'train'>).resume_from;
-      if (resumeFrom) span?.setAttribute('alectio.resume_from', resumeFrom);
+      if (resumeFrom) span?.setAttribute('alectio.resume_from', resumeFrom.slice(0, 255));
       this.calls.assertAccepting();
       const release = await this.slot.enter(kind, payload.ckpt_file);
       if (prefersAsync(req)) {

@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Inject,
   Req,
   Res,
   Type,
@@ -13,6 +14,7 @@ import {
 import type { Request, Response } from 'express';
 
 import { JobService } from '../jobs/job.service.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { jobAnswer, jobListAnswer } from '../protocol/answer.js';
 import { AlectioAuthGuard } from './alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './alectio-exception.filter.js';
@@ -25,30 +27,39 @@ const MAX_PAGE = 100;
 @UseFilters(AlectioExceptionFilter)
 @UseGuards(AlectioAuthGuard)
 export class AlectioJobsController {
-  constructor(private readonly jobs: JobService) {}
+  constructor(
+    private readonly jobs: JobService,
+    @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
+  ) {}
 
   /** `GET /jobs?limit=20&offset=0`: newest first, without results. */
   @Get('jobs')
   async list(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const started = performance.now();
     const problems: string[] = [];
     const limit = pageNumber(req.query.limit, 'limit', 20, 1, MAX_PAGE, problems);
     const offset = pageNumber(req.query.offset, 'offset', 0, 0, Number.MAX_SAFE_INTEGER, problems);
     if (problems.length > 0) throw new BadRequestException(problems);
     const { jobs, total } = await this.jobs.list(limit, offset);
     sendJson(res, 200, jobListAnswer(jobs, total, limit, offset));
+    this.metrics?.called('GET /jobs', 200, started);
   }
 
   @Get('jobs/:id')
   async get(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const started = performance.now();
     const job = await this.jobs.get(String(req.params.id));
     sendJson(res, 200, jobAnswer(job, 200));
+    this.metrics?.called('GET /jobs/:id', 200, started);
   }
 
   /** Aborts the method's signal; the job ends `cancelled` once the method returns. */
   @Delete('jobs/:id')
   async cancel(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const started = performance.now();
     const job = await this.jobs.cancel(String(req.params.id));
     sendJson(res, 202, jobAnswer(job, 202));
+    this.metrics?.called('DELETE /jobs/:id', 202, started);
   }
 }
 

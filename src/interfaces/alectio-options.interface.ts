@@ -60,6 +60,12 @@ export interface AlectioModuleOptions {
    * metric is recorded and `prom-client` is never loaded. See README, "Metrics".
    */
   metrics?: boolean | AlectioMetricsOptions;
+  /**
+   * OpenTelemetry spans through `@opentelemetry/api` (an optional peer): on by default when it is
+   * installed (no-ops until the app registers an SDK); `false` turns them off, so that no call
+   * opens one at all. See README, "Traces".
+   */
+  tracing?: boolean;
 }
 
 /** Prometheus metrics: where they are registered, how they are named, whether the module serves them. */

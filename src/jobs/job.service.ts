@@ -82,10 +82,13 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
       throw error;
     }
     this.metrics?.jobQueued();
-    const attributes = { 'alectio.job.id': job.id, 'alectio.endpoint': kind, 'alectio.ckpt_file': payload.ckpt_file };
     const finished = (
       this.tracer
-        ? this.tracer.inSpan(`alectio.job.${kind}`, attributes, (span) => this.run(job, payload, release, span))
+        ? this.tracer.inSpan(
+            `alectio.job.${kind}`,
+            { 'alectio.job.id': job.id, 'alectio.endpoint': kind, 'alectio.ckpt_file': String(payload.ckpt_file).slice(0, 255) },
+            (span) => this.run(job, payload, release, span),
+          )
         : this.run(job, payload, release)
     ).catch((error: Error) => this.logger.error(`job ${job.id} could not be finished: ${error.message}`, error.stack));
     this.finishing.add(finished);

@@ -53,16 +53,31 @@ export class AlectioMetrics {
   private constructor(client: PromClient, { registry, prefix }: ResolvedMetricsOptions, pool: boolean) {
     this.registry = registry ?? (new client.Registry() as unknown as AlectioMetricsRegistry);
     const registers = [this.registry as never];
-    const existing = (name: string): unknown => this.registry.getSingleMetric(prefix + name);
+    // A metric of this name in the registry is this module's from an earlier import or app only if
+    // it is of the same type with the same labels; anything else is the app's, and a clash.
+    const existing = (name: string, type: string, labelNames: string[] = []): unknown => {
+      const found = this.registry.getSingleMetric(prefix + name) as { constructor: { name: string }; labelNames?: string[] };
+      if (!found) return undefined;
+      const labels = [...(found.labelNames ?? [])].sort().join(',');
+      if (found.constructor.name !== type || labels !== [...labelNames].sort().join(',')) {
+        throw new AlectioConfigurationError(
+          `metrics: the registry already holds a metric named ${prefix + name} (a ${found.constructor.name} ` +
+            `with the labels [${labels}]); give metrics.prefix another value`,
+        );
+      }
+      return found;
+    };
     const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-      (existing(name) as Counter<L>) ?? new client.Counter({ name: prefix + name, help, labelNames, registers });
+      (existing(name, 'Counter', labelNames) as Counter<L>) ??
+      new client.Counter({ name: prefix + name, help, labelNames, registers });
     const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
-      (existing(name) as Gauge<L>) ?? new client.Gauge({ name: prefix + name, help, labelNames, registers });
+      (existing(name, 'Gauge', labelNames) as Gauge<L>) ?? new client.Gauge({ name: prefix + name, help, labelNames, registers });
     const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
-      (existing(name) as Histogram<L>) ?? new client.Histogram({ name: prefix + name, help, labelNames, buckets, registers });
+      (existing(name, 'Histogram', labelNames) as Histogram<L>) ??
+      new client.Histogram({ name: prefix + name, help, labelNames, buckets, registers });
     // Gauges read at scrape time are registered afresh, so that they read this module's state.
     const collected = (name: string, help: string, collect: (this: Gauge) => void | Promise<void>): void => {
-      if (existing(name)) this.registry.removeSingleMetric(prefix + name);
+      if (existing(name, 'Gauge')) this.registry.removeSingleMetric(prefix + name);
       new client.Gauge({ name: prefix + name, help, registers, collect });
     };
 
@@ -140,17 +155,32 @@ export class AlectioMetrics {
   /** A call answered: `status` is the HTTP status, or `client_closed`. */
   called(endpoint: string, status: number | 'client_closed', startedMs: number): void {
     const label = endpointLabel(endpoint);
-    this.calls.inc({ endpoint: label, status: String(status) });
-    this.durations.observe({ endpoint: label }, (performance.now() - startedMs) / 1000);
+    const key = `${label} ${status}`;
+    let count = this.callChildren.get(key);
+    if (!count) this.callChildren.set(key, (count = this.calls.labels(label, String(status))));
+    count.inc();
+    this.child(this.durations, label).observe((performance.now() - startedMs) / 1000);
   }
 
   /** A POST call began (`+1`) or ended (`-1`). */
   handling(kind: EndpointLabel, change: 1 | -1): void {
-    this.inProgress.inc({ endpoint: kind }, change);
+    this.child(this.inProgress, kind).inc(change);
   }
 
   listSize(kind: 'train' | 'infer', size: number): void {
-    this.listSizes.observe({ endpoint: kind }, size);
+    this.child(this.listSizes, kind).observe(size);
+  }
+
+  // The series of one endpoint, looked up once: prom-client hashes the labels on every call otherwise.
+  private readonly callChildren = new Map<string, { inc(): void }>();
+  private readonly children = new Map<object, Map<string, unknown>>();
+
+  private child<T extends { labels(...values: string[]): unknown }>(metric: T, endpoint: string): ReturnType<T['labels']> {
+    let byEndpoint = this.children.get(metric);
+    if (!byEndpoint) this.children.set(metric, (byEndpoint = new Map()));
+    let series = byEndpoint.get(endpoint);
+    if (!series) byEndpoint.set(endpoint, (series = metric.labels(endpoint)));
+    return series as ReturnType<T['labels']>;
   }
 
   /** A job moved: queued, from queued to running, or to its end state (from the state it was in). */
@@ -181,8 +211,10 @@ export class AlectioMetrics {
   }
 }
 
-/** The endpoint label of a call's endpoint as the log names it (`POST /train`, `GET /jobs/…`). */
+/** The endpoint label of a call's endpoint as the log names it (`POST /train`, `GET /api/jobs/…`), whatever the prefixes. */
 export function endpointLabel(endpoint: string): EndpointLabel {
-  const match = /^[A-Z]+ \/(train|test|infer|jobs)\b/.exec(endpoint);
-  return (match?.[1] as EndpointLabel | undefined) ?? 'other';
+  const path = endpoint.slice(endpoint.indexOf(' ') + 1).replace(/\/+$/, '');
+  const call = /\/(train|test|infer)$/.exec(path);
+  if (call) return call[1] as EndpointLabel;
+  return /\/jobs(\/[^/]+)?$/.test(path) ? 'jobs' : 'other';
 }

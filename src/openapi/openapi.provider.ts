@@ -12,7 +12,6 @@ type Swagger = typeof import('@nestjs/swagger');
 export interface ModuleControllers {
   protocol: Type;
   jobs: Type;
-  metrics: Type;
 }
 
 /**
@@ -27,7 +26,7 @@ export function openApiProvider(controllers: ModuleControllers): Provider {
     useFactory: async (config: ResolvedOptions): Promise<boolean> => {
       const swagger = (await import('@nestjs/swagger').catch(() => null)) as Swagger | null;
       if (!swagger) return false;
-      const { protocol, jobs, metrics } = operations(config);
+      const { protocol, jobs } = operations(config);
       document(swagger, controllers.protocol, {
         health: protocol.health,
         live: protocol.live,
@@ -37,8 +36,6 @@ export function openApiProvider(controllers: ModuleControllers): Provider {
         infer: protocol.infer,
       });
       document(swagger, controllers.jobs, { list: jobs.list, get: jobs.get, cancel: jobs.cancel });
-      if (config.metrics?.endpoint) document(swagger, controllers.metrics, { scrape: metrics });
-      else swagger.ApiExcludeController()(controllers.metrics);
       return true;
     },
     inject: [ALECTIO_CONFIG],

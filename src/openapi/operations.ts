@@ -154,15 +154,17 @@ const PREFER = {
 export interface Operations {
   protocol: Record<'health' | 'live' | 'ready' | HandlerKind, Operation>;
   jobs: Record<'list' | 'get' | 'cancel', Operation>;
-  metrics: Operation;
 }
 
 /** Every operation of the module, as its options make it (the token, the pool size, the callback). */
 export function operations(config: ResolvedOptions): Operations {
+  // Unique across the app's document when the module is imported twice, under two prefixes.
+  const scope = config.prefix.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  const id = (name: string): string => (scope ? `alectio_${scope}_${name}` : `alectio_${name}`);
   const secured = config.token ? { security: [{ [BEARER_SCHEME]: [] }] } : {};
   const unauthorized = config.token ? ERRORS[401] : {};
   const call = (kind: HandlerKind): Operation => ({
-    operationId: `alectio_${kind}`,
+    operationId: id(kind),
     summary: SUMMARIES[kind],
     tags: ['alectio'],
     ...secured,
@@ -206,7 +208,7 @@ export function operations(config: ResolvedOptions): Operations {
   return {
     protocol: {
       health: {
-        operationId: 'alectio_health',
+        operationId: id('health'),
         summary: 'Which methods are served, the pool size, and the task when one is set (never needs the token)',
         tags: ['alectio'],
         responses: {
@@ -238,7 +240,7 @@ export function operations(config: ResolvedOptions): Operations {
         },
       },
       live: {
-        operationId: 'alectio_live',
+        operationId: id('live'),
         summary: 'Liveness: the process answers, draining or not (never needs the token)',
         tags: ['alectio'],
         responses: {
@@ -256,7 +258,7 @@ export function operations(config: ResolvedOptions): Operations {
         },
       },
       ready: {
-        operationId: 'alectio_ready',
+        operationId: id('ready'),
         summary: 'Readiness: methods discovered, not draining, and in distributed mode Redis and a worker there',
         tags: ['alectio'],
         responses: {
@@ -302,7 +304,7 @@ export function operations(config: ResolvedOptions): Operations {
     },
     jobs: {
       list: {
-        operationId: 'alectio_jobs_list',
+        operationId: id('jobs_list'),
         summary: 'Jobs, newest first, without their results',
         tags: ['alectio jobs'],
         ...secured,
@@ -333,7 +335,7 @@ export function operations(config: ResolvedOptions): Operations {
         },
       },
       get: {
-        operationId: 'alectio_jobs_get',
+        operationId: id('jobs_get'),
         summary: 'A job: its state, progress, and once it has ended its result or error',
         tags: ['alectio jobs'],
         ...secured,
@@ -341,7 +343,7 @@ export function operations(config: ResolvedOptions): Operations {
         responses: { ...jobResponse(200, 'The job'), ...ERRORS[404], ...unauthorized },
       },
       cancel: {
-        operationId: 'alectio_jobs_cancel',
+        operationId: id('jobs_cancel'),
         summary: "Cancel a job: its method's signal is aborted; it ends cancelled once the method returns",
         tags: ['alectio jobs'],
         ...secured,
@@ -358,21 +360,6 @@ export function operations(config: ResolvedOptions): Operations {
         },
       },
     },
-    metrics: {
-      operationId: 'alectio_metrics',
-      summary: 'Prometheus metrics, in the text exposition format',
-      tags: ['alectio'],
-      ...secured,
-      responses: {
-        200: {
-          description: 'The scrape',
-          content: {
-            'text/plain': { schema: { type: 'string' }, example: 'alectio_calls_total{endpoint="train",status="200"} 3\n' },
-          },
-        },
-        ...unauthorized,
-      },
-    },
   };
 }
 
@@ -387,8 +374,13 @@ const CHECKS: Schema = {
 
 const JOB_ID = { name: 'id', in: 'path', required: true, schema: { type: 'string' }, example: JOB_EXAMPLE.id };
 
-/** Job mode's completion callback: the job POSTed, signed, to the configured URL. */
-function callbackOf(url: string): Record<string, unknown> {
+/**
+ * Job mode's completion callback: the job POSTed, signed, to the configured URL, documented
+ * without its credentials or query (a webhook's URL often carries a secret there).
+ */
+function callbackOf(configured: string): Record<string, unknown> {
+  const parsed = new URL(configured);
+  const url = `${parsed.origin}${parsed.pathname}`;
   return {
     jobFinished: {
       [url]: {

@@ -40,7 +40,7 @@ export function payloadSchema(payload: Function, config: Pick<ResolvedOptions, '
         break;
       case 'isCheckpointName': {
         const [optional] = constraints as [boolean];
-        Object.assign(property, checkpointSchema(config.checkpointName), optional ? { nullable: true } : {});
+        Object.assign(property, checkpointSchema(config.checkpointName, optional));
         if (!optional) required.push(rule.propertyName);
         break;
       }
@@ -49,16 +49,34 @@ export function payloadSchema(payload: Function, config: Pick<ResolvedOptions, '
   return { type: 'object', required, properties };
 }
 
-function checkpointSchema(rule: ResolvedOptions['checkpointName']): Schema {
+/** A checkpoint name; `optional` (resume_from): also null, absent or "", which all mean "start fresh". */
+function checkpointSchema(rule: ResolvedOptions['checkpointName'], optional: boolean): Schema {
+  const fresh = optional ? { nullable: true } : {};
+  const blank = (pattern: string): string => (optional ? `^$|${pattern}` : pattern);
+  const freshNote = optional ? '; null, "" or absent to start fresh' : '';
   if (rule === DEFAULT_CHECKPOINT_NAME) {
     return {
       type: 'string',
-      minLength: 1,
+      ...(optional ? {} : { minLength: 1 }),
       maxLength: 255,
-      pattern: rule.source,
-      description: 'a plain file name: 1 to 255 characters of A-Z a-z 0-9 . _ -, not starting with "."',
+      pattern: blank(rule.source),
+      description: `a plain file name: 1 to 255 characters of A-Z a-z 0-9 . _ -, not starting with "."${freshNote}`,
+      ...fresh,
     };
   }
-  if (rule instanceof RegExp) return { type: 'string', pattern: rule.source, description: `a name matching ${rule}` };
-  return { type: 'string', description: "a checkpoint name that the module's checkpointName function accepts" };
+  if (rule instanceof RegExp) {
+    // A JSON Schema pattern has no flags: they are said in the description.
+    const flags = rule.flags.replace(/[gy]/g, '');
+    return {
+      type: 'string',
+      pattern: blank(rule.source),
+      description: `a name matching ${rule.source}${flags ? ` with the flags ${flags}` : ''}${freshNote}`,
+      ...fresh,
+    };
+  }
+  return {
+    type: 'string',
+    description: `a checkpoint name that the module's checkpointName function accepts${freshNote}`,
+    ...fresh,
+  };
 }

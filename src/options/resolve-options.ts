@@ -36,6 +36,8 @@ export interface ResolvedOptions {
   distributed: ResolvedDistributedOptions | undefined;
   /** Prometheus metrics, or `undefined` when they are off. */
   metrics: ResolvedMetricsOptions | undefined;
+  /** Spans through @opentelemetry/api, where it is installed. */
+  tracing: boolean;
 }
 
 /** The metrics' settings: the app's registry or none yet (the module makes its own), the prefix, the endpoint. */
@@ -69,6 +71,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed' | 'metrics', readonly
     'shutdownGraceMs',
     'distributed',
     'metrics',
+    'tracing',
   ] satisfies (keyof AlectioModuleOptions)[],
   callback: ['url', 'secret', 'attempts', 'backoffMs', 'timeoutMs'] satisfies (keyof AlectioCallbackOptions)[],
   distributed: [
@@ -113,6 +116,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     shutdownGraceMs,
     distributed,
     metrics,
+    tracing,
   } = options;
   if (prefix !== undefined && typeof prefix !== 'string') problems.push(`prefix must be a string, got ${typeof prefix}`);
   if (token !== undefined && token !== null && typeof token !== 'string')
@@ -144,6 +148,8 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
   }
   if (distributed !== undefined) problems.push(...distributedProblems(distributed));
   if (metrics !== undefined) problems.push(...metricsProblems(metrics));
+  if (tracing !== undefined && typeof tracing !== 'boolean')
+    problems.push(`tracing must be true or false, got ${JSON.stringify(tracing)}`);
   if (problems.length > 0) throw new AlectioConfigurationError(`AlectioModule options: ${problems.join('; ')}`);
 
   const pool =
@@ -162,6 +168,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     shutdownGraceMs: shutdownGraceMs ?? DEFAULTS.shutdownGraceMs,
     distributed: pool,
     metrics: metricsOf(metrics),
+    tracing: tracing ?? true,
   };
 }
 
@@ -184,9 +191,14 @@ function metricsProblems(metrics: unknown): string[] {
   if (registry !== undefined && (typeof registry?.registerMetric !== 'function' || typeof registry?.metrics !== 'function')) {
     problems.push('metrics.registry must be a prom-client Registry');
   }
-  // Prometheus's rule for a metric name, which the prefix starts.
-  if (prefix !== undefined && !(typeof prefix === 'string' && /^([a-zA-Z_:][a-zA-Z0-9_:]*)?$/.test(prefix))) {
-    problems.push(`metrics.prefix must be letters, digits, _ and : (not starting with a digit), got ${JSON.stringify(prefix)}`);
+  // Prometheus's rule for a metric name, which the prefix starts; "__" is Prometheus's own.
+  if (
+    prefix !== undefined &&
+    !(typeof prefix === 'string' && /^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix) && !prefix.startsWith('__'))
+  ) {
+    problems.push(
+      `metrics.prefix must be letters, digits, _ and : (not starting with a digit or __, not empty), got ${JSON.stringify(prefix)}`,
+    );
   }
   if (endpoint !== undefined && typeof endpoint !== 'boolean') problems.push('metrics.endpoint must be true or false');
   return problems;

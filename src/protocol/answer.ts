@@ -84,15 +84,22 @@ export function liveAnswer(): string {
 
 /**
  * `GET /health/ready`: 200 with every check, or 503 with the protocol's error body, whose message
- * names the checks that fail, and the checks beside it.
+ * names the checks that fail, and the checks beside it. Not `detailed` (a server with a token,
+ * asked without it): which checks hold, not what was seen (Redis's address, its errors).
  */
-export function readinessAnswer(readiness: Readiness): { status: 200 | 503; body: string } {
+export function readinessAnswer(full: Readiness, detailed = true): { status: 200 | 503; body: string } {
+  const readiness = detailed ? full : withoutDetails(full);
   if (readiness.ready) return { status: 200, body: JSON.stringify({ status: 200, ready: true, checks: readiness.checks }) };
   const message = notReadyMessage(readiness);
   return {
     status: 503,
     body: JSON.stringify({ status: 503, error: 'Service Unavailable', message, ready: false, checks: readiness.checks }),
   };
+}
+
+function withoutDetails({ ready, checks }: Readiness): Readiness {
+  const bare = Object.entries(checks).map(([name, { ok }]) => [name, { ok, detail: ok ? 'ok' : 'failing' }]);
+  return { ready, checks: Object.fromEntries(bare) };
 }
 
 /** An error answer: `{status, error, message}`. */

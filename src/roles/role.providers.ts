@@ -40,7 +40,11 @@ const metricsProvider: Provider = {
 };
 
 /** Spans through @opentelemetry/api when it is installed (a no-op without the app's SDK), or `null`. */
-const tracerProvider: Provider = { provide: ALECTIO_TRACER, useFactory: () => AlectioTracer.create() };
+const tracerProvider: Provider = {
+  provide: ALECTIO_TRACER,
+  useFactory: (config: ResolvedOptions) => (config.tracing ? AlectioTracer.create() : null),
+  inject: [ALECTIO_CONFIG],
+};
 
 const poolApiProvider: Provider = {
   provide: POOL_API,

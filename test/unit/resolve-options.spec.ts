@@ -5,7 +5,7 @@ import type { AlectioModuleOptions } from '../../src/interfaces/alectio-options.
 import { resolveOptions } from '../../src/options/resolve-options.js';
 
 const KNOWN_OPTIONS =
-  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed, metrics';
+  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed, metrics, tracing';
 const KNOWN_CALLBACK = 'url, secret, attempts, backoffMs, timeoutMs';
 const KNOWN_DISTRIBUTED = 'redis, role, queue, inferChunkSize, attempts, lockDurationMs, concurrency';
 const SECRET = 'a-secret-of-32-characters-long!!';
@@ -37,6 +37,8 @@ describe('resolveOptions', () => {
         callback: undefined,
         shutdownGraceMs: 10_000,
         distributed: undefined,
+        metrics: undefined,
+        tracing: true,
       });
       expect(resolveOptions({})).toEqual(resolved);
     });
@@ -117,6 +119,8 @@ describe('resolveOptions', () => {
           lockDurationMs: 30_000,
           concurrency: 1,
         },
+        metrics: undefined,
+        tracing: true,
       });
     });
   });
@@ -263,13 +267,16 @@ describe('resolveOptions', () => {
         [
           'metrics.registy is not an option: did you mean metrics.registry? (known: registry, prefix, endpoint)',
           'metrics.registry must be a prom-client Registry',
-          'metrics.prefix must be letters, digits, _ and : (not starting with a digit), got "9lives"',
+          'metrics.prefix must be letters, digits, _ and : (not starting with a digit or __, not empty), got "9lives"',
           'metrics.endpoint must be true or false',
         ].join('; '),
     );
     expect(problemOf({ metrics: 'on' as never })).toBe(
       'AlectioModule options: metrics must be true, false or { registry, prefix, endpoint }',
     );
+    expect(resolveOptions({}).tracing).toBe(true);
+    expect(resolveOptions({ tracing: false }).tracing).toBe(false);
+    expect(problemOf({ tracing: 'off' as never })).toBe('AlectioModule options: tracing must be true or false, got "off"');
   });
 
   it('accepts undefined for every option, and fills the defaults behind it', () => {
@@ -312,6 +319,8 @@ describe('resolveOptions', () => {
         lockDurationMs: 30_000,
         concurrency: 1,
       },
+      metrics: undefined,
+      tracing: true,
     });
   });
 

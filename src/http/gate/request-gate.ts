@@ -1,11 +1,20 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
-import { BeforeApplicationShutdown, HttpStatus, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  HttpStatus,
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  Optional,
+} from '@nestjs/common';
 import { ApplicationConfig, HttpAdapterHost } from '@nestjs/core';
 import type { NextFunction, Request, Response } from 'express';
 
 import { ALECTIO_LOGGER_CONTEXT, HANDLER_KINDS, HandlerKind } from '../../alectio.constants.js';
-import { METHOD_NOT_ALLOWED, NO_ENDPOINT, NO_TOKEN } from '../../alectio.messages.js';
+import { METHOD_NOT_ALLOWED, NO_ENDPOINT, NO_TOKEN, UNAUTHORIZED } from '../../alectio.messages.js';
+import { ALECTIO_METRICS, type AlectioMetrics } from '../../metrics/alectio.metrics.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../../options/resolve-options.js';
 import { CallLogger } from '../call.logger.js';
 import { endpointPath } from '../route-path.js';
@@ -20,6 +29,7 @@ interface Route {
   allow: string[];
   kind?: HandlerKind;
   jobs?: boolean;
+  metrics?: boolean;
 }
 
 /** After the grace period, a moment for the last answers (the 503s of calls cut off) to go out. */
@@ -47,8 +57,9 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
     adapterHost: HttpAdapterHost,
     private readonly appConfig: ApplicationConfig,
     @Inject(ALECTIO_CONFIG) private readonly config: ResolvedOptions,
-    verifier: TokenVerifier,
+    private readonly verifier: TokenVerifier,
     log: CallLogger,
+    @Optional() @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null = null,
   ) {
     this.log = log;
     this.posts = new PostGate(config.bodyLimit, verifier, log);
@@ -136,7 +147,36 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
     }
     if (route.kind) return this.posts.handle(route.kind, req, res, next);
     if (route.jobs) return this.jobRoutes.handle(this.pathOf('jobs'), req, res, next);
+    if (route.metrics) return void this.scrape(req, res);
     next();
+  }
+
+  /**
+   * `GET /metrics`, answered here, before the app's middleware, guards and router: the route
+   * exists only when the module serves metrics (a route of Nest's would exist whatever the
+   * options, since they may come from a factory, and stand in front of the app's own `/metrics`).
+   */
+  private async scrape(req: Request, res: Response): Promise<void> {
+    const started = performance.now();
+    if (!this.verifier.authorize(req)) {
+      return refuse(this.log, res, `GET /metrics`, started, HttpStatus.UNAUTHORIZED, UNAUTHORIZED);
+    }
+    try {
+      const { registry } = this.metrics!;
+      const text = await registry.metrics();
+      res.statusCode = 200;
+      res.setHeader('Content-Type', registry.contentType);
+      res.end(req.method === 'HEAD' ? undefined : text);
+    } catch (error) {
+      refuse(
+        this.log,
+        res,
+        `GET /metrics`,
+        started,
+        HttpStatus.INTERNAL_SERVER_ERROR,
+        `metrics failed: ${(error as Error).message}`,
+      );
+    }
   }
 
   /** Which of the module's routes a normalized path is, following the app's global prefix as the router does. */
@@ -150,7 +190,7 @@ export class RequestGate implements OnApplicationBootstrap, BeforeApplicationShu
         byPath.set(normalizePath(this.pathOf(probe)), { allow: ['GET'] });
       }
       // Only when the module serves it: otherwise `/metrics` is the app's.
-      if (this.config.metrics?.endpoint) byPath.set(normalizePath(this.pathOf('metrics')), { allow: ['GET'] });
+      if (this.config.metrics?.endpoint) byPath.set(normalizePath(this.pathOf('metrics')), { allow: ['GET'], metrics: true });
       byPath.set(normalizePath(this.pathOf('jobs')), { allow: ['GET'], jobs: true });
       const base = normalizePath(endpointPath(this.appConfig, this.config));
       this.routes = { globalPrefix, byPath, base, jobs: normalizePath(this.pathOf('jobs')) };
