@@ -30,6 +30,7 @@ const SERVERS = {
   "library, logger ['error', 'warn']": ['library.mjs', { BENCH_LOGGER: 'warn' }],
   'library, metrics on': ['library.mjs', { BENCH_METRICS: '1' }],
   'library, traced': ['library.mjs', { BENCH_TRACE: '1' }],
+  'library, tracing off': ['library.mjs', { BENCH_TRACE: 'off' }],
   // The customer's view: the packed package in an app folder of its own, forRoot() with no
   // options, Nest's default logger (library.mjs with BENCH_LOGGER=1 is exactly that app).
   'customer app': ['customer app', { BENCH_LOGGER: '1' }],

@@ -29,8 +29,9 @@ for (const [decorator, name] of [
   decorator()(BenchModel.prototype, name, Object.getOwnPropertyDescriptor(BenchModel.prototype, name));
 }
 // BENCH_TRACE=1: an OpenTelemetry SDK registered, every span recorded (and dropped): the cost of
-// tracing on. Without it, @opentelemetry/api (installed beside prom-client) gives no-op spans.
-if (process.env.BENCH_TRACE) {
+// tracing on. Without it, @opentelemetry/api (installed beside prom-client) gives no-op spans;
+// BENCH_TRACE=off: the module's `tracing: false`, no span at all.
+if (process.env.BENCH_TRACE === '1') {
   const { context, trace } = await import('@opentelemetry/api');
   const { AsyncLocalStorageContextManager } = await import('@opentelemetry/context-async-hooks');
   const { BasicTracerProvider, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
@@ -39,7 +40,10 @@ if (process.env.BENCH_TRACE) {
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(drop)] }));
 }
 // BENCH_METRICS=1: Prometheus metrics on (prom-client), as the sample has them.
-const options = process.env.BENCH_METRICS ? { metrics: true } : {};
+const options = {
+  ...(process.env.BENCH_METRICS ? { metrics: true } : {}),
+  ...(process.env.BENCH_TRACE === 'off' ? { tracing: false } : {}),
+};
 class BenchModule {}
 Module({ imports: [AlectioModule.forRoot(options)], providers: [BenchModel] })(BenchModule);
 
