@@ -30,6 +30,7 @@ export class AppModule {
             jobsDatabase: config.jobsDatabase,
             shutdownGraceMs: config.shutdownGraceMs,
             metrics: config.metrics,
+            callback: config.callback,
             distributed: config.redisUrl
               ? { redis: config.redisUrl, role: config.role, inferChunkSize: config.inferChunkSize }
               : undefined,

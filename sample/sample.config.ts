@@ -35,6 +35,11 @@ export class SampleConfig {
   readonly inferChunkSize?: number;
   /** `ALECTIO_METRICS`: Prometheus metrics at `GET /metrics`, on unless `0` or `false`. */
   readonly metrics: boolean;
+  /**
+   * `ALECTIO_CALLBACK_URL` and `ALECTIO_CALLBACK_SECRET`: job mode's completion callback, POSTed
+   * signed (HMAC-SHA256 keyed by the secret) to the URL; both or neither. Unset: no callback.
+   */
+  readonly callback?: { url: string; secret: string };
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     const sample = env.ALECTIO_SAMPLE || 'digits';
@@ -67,5 +72,11 @@ export class SampleConfig {
       throw new Error(`ALECTIO_METRICS must be "1", "true", "0" or "false", got "${env.ALECTIO_METRICS}"`);
     }
     this.metrics = metrics !== '0' && metrics !== 'false';
+    const { ALECTIO_CALLBACK_URL: callbackUrl, ALECTIO_CALLBACK_SECRET: callbackSecret } = env;
+    if (Boolean(callbackUrl) !== Boolean(callbackSecret)) {
+      throw new Error('ALECTIO_CALLBACK_URL and ALECTIO_CALLBACK_SECRET go together: set both for a callback, or neither');
+    }
+    // The module checks the URL and the secret's length at start-up, naming what is wrong.
+    this.callback = callbackUrl && callbackSecret ? { url: callbackUrl, secret: callbackSecret } : undefined;
   }
 }

@@ -1,9 +1,13 @@
 import { existsSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 
+import { SampleConfig } from '../sample/sample.config.js';
+import { SIGNATURE_HEADER, verifySignature } from '../src/index.js';
 import { RunningSample, startSample } from './fixtures/sample.app.js';
 
 const TOKEN = 'sample-token';
@@ -138,5 +142,49 @@ describe('the sample: MNIST digits served through nestjs-alectio', () => {
       .expect(400);
     expect(res.body.message[0]).toContain('ckpt_file must be a plain file name');
     expect(existsSync(join(checkpoints, '..', 'escaped'))).toBe(false);
+  });
+});
+
+describe("the sample's completion callback, from ALECTIO_CALLBACK_URL and ALECTIO_CALLBACK_SECRET", () => {
+  it('POSTs each finished job, signed with the secret, to the URL', async () => {
+    const received: { body: string; signature: string }[] = [];
+    const receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        received.push({ body: Buffer.concat(chunks).toString(), signature: String(req.headers[SIGNATURE_HEADER]) });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const secret = 'a-sample-callback-secret';
+    const sample = await startSample({
+      callback: { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/done`, secret },
+    });
+    try {
+      await request(sample.url)
+        .post('/train')
+        .send({ labeled: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], ckpt_file: 'ckpt_cb' })
+        .expect(200);
+      const job = await request(sample.url)
+        .post('/test')
+        .set('Prefer', 'respond-async')
+        .send({ ckpt_file: 'ckpt_cb' })
+        .expect(202);
+      while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+      const [delivery] = received;
+      expect(verifySignature(delivery.body, secret, delivery.signature)).toBe(true);
+      expect(JSON.parse(delivery.body).job).toMatchObject({ id: job.body.job_id, kind: 'test', state: 'succeeded' });
+    } finally {
+      await sample.close();
+      receiver.close();
+    }
+  });
+
+  it('refuses one of the two without the other', () => {
+    expect(() => new SampleConfig({ ALECTIO_CALLBACK_URL: 'http://127.0.0.1:1/done' })).toThrow(
+      'ALECTIO_CALLBACK_URL and ALECTIO_CALLBACK_SECRET go together: set both for a callback, or neither',
+    );
+    expect(new SampleConfig({}).callback).toBeUndefined();
   });
 });
