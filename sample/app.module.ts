@@ -27,7 +27,8 @@ export class AppModule {
             token: config.token,
             poolSize: pool.size,
             task: pool.task,
-            jobsDatabase: config.jobsDatabase,
+            // In distributed mode the jobs are kept in the pool's Redis, shared by every API process.
+            jobsDatabase: config.redisUrl ? undefined : config.jobsDatabase,
             shutdownGraceMs: config.shutdownGraceMs,
             metrics: config.metrics,
             callback: config.callback,

@@ -12,12 +12,7 @@ import { type AlectioContext, AlectioModule } from 'nestjs-alectio';
 import request from 'supertest';
 
 import { JOB_STORE } from '../src/jobs/job-store.interface.js';
-import {
-  MAX_RESULT_BYTES_ON_DISK,
-  RESULT_DROPPED_ON_DISK,
-  SqliteJobStore,
-  type SqliteJobStoreTuning,
-} from '../src/jobs/sqlite.job-store.js';
+import { RESULT_DROPPED_ON_DISK, SqliteJobStore, type SqliteJobStoreTuning } from '../src/jobs/sqlite.job-store.js';
 import { FixtureModelModule, startFixtureApp } from './fixtures/fixture.app.js';
 import { FixtureModel } from './fixtures/fixture.model.js';
 
@@ -132,7 +127,6 @@ describe('the SQLite job store', () => {
     it('keeps results within its byte budget, dropping the oldest first, and gives their space back to the file system', async () => {
       const file = join(dir, 'budget.sqlite');
       const budget = 1024 * 1024;
-      expect(MAX_RESULT_BYTES_ON_DISK).toBe(256 * 1024 * 1024); // what the module uses; the test shrinks it
       const started = await appWithStore(file, { maxResultBytes: budget });
       app = started.app;
       const unlabeled = Array.from({ length: 10_000 }, (_, i) => i);
@@ -147,7 +141,7 @@ describe('the SQLite job store', () => {
       // 15 results of the same size (about 190 KB): the newest that fit in 1 MiB are kept, whole;
       // the older ones are dropped, their jobs kept.
       const one = (
-        inFile(file, (db) => db.prepare('SELECT octet_length(result) AS bytes FROM alectio_jobs WHERE seq = 15').get()) as {
+        inFile(file, (db) => db.prepare('SELECT result_bytes AS bytes FROM alectio_jobs WHERE seq = 15').get()) as {
           bytes: number;
         }
       ).bytes;
@@ -161,33 +155,35 @@ describe('the SQLite job store', () => {
         expect(job).toMatchObject({ state: 'succeeded', message: RESULT_DROPPED_ON_DISK });
         expect(job.result).toBeUndefined();
       }
-
       const resultsOnFile = () =>
-        inFile(
-          file,
-          (db) => (db.prepare('SELECT SUM(octet_length(result)) AS bytes FROM alectio_jobs').get() as { bytes: number }).bytes,
-        );
-      expect(resultsOnFile()).toBeLessThanOrEqual(budget);
+        inFile(file, (db) => ({
+          bytes: (db.prepare('SELECT SUM(result_bytes) AS bytes FROM alectio_jobs').get() as { bytes: number }).bytes,
+          parts: (db.prepare('SELECT SUM(octet_length(part)) AS bytes FROM alectio_job_parts').get() as { bytes: number }).bytes,
+        }));
+      // The rows of parts hold exactly the bytes the jobs say they hold: a dropped result's parts went with it.
+      expect(resultsOnFile().parts).toBe(resultsOnFile().bytes);
+      expect(resultsOnFile().bytes).toBeLessThanOrEqual(budget);
       expect(onDisk(file)).toBeLessThan(budget + 512 * 1024);
 
-      // One result larger than the whole budget is kept, alone; the next, small, one drops it, and
-      // the file shrinks back: the space of dropped results goes back to the file system.
+      // One result larger than the whole budget fails its job, saying so; the others stay.
       const large = await request(started.url)
         .post('/infer')
         .set(ASYNC)
         .send({ unlabeled: Array.from({ length: 70_000 }, (_, i) => i), ckpt_file: 'c' })
         .expect(202);
-      expect(Object.keys((await waitForJob(started.url, large.body.status_url, finished)).result.outputs)).toHaveLength(70_000);
-      expect(resultsOnFile()).toBeGreaterThan(budget);
-      await settled(file);
-      const peak = onDisk(file);
-      expect(peak).toBeGreaterThan(budget);
-      const small = await request(started.url).post('/test').set(ASYNC).send({ ckpt_file: 'c' }).expect(202);
-      await waitForJob(started.url, small.body.status_url, finished);
-      expect((await request(started.url).get(large.body.status_url).expect(200)).body.job.message).toBe(RESULT_DROPPED_ON_DISK);
+      const refused = await waitForJob(started.url, large.body.status_url, finished);
+      expect(refused.state).toBe('failed');
+      expect(refused.error).toMatch(
+        new RegExp(
+          `^the result is \\d+ bytes, more than the job store keeps \\(jobResultBytes, ${budget} bytes\\); ask for it synchronously, or raise jobResultBytes$`,
+        ),
+      );
+      expect(refused.result).toBeUndefined();
+      const last = (await request(started.url).get(ids[14]).expect(200)).body.job;
+      expect(Object.keys(last.result.outputs)).toHaveLength(10_000);
       await settled(file);
       expect(inFile(file, (db) => db.pragma('auto_vacuum', { simple: true }))).toBe(2); // INCREMENTAL
-      expect(onDisk(file)).toBeLessThan(256 * 1024);
+      expect(onDisk(file)).toBeLessThan(budget + 512 * 1024);
     });
 
     it('creates a new jobsDatabase file that can shrink (auto_vacuum = INCREMENTAL)', async () => {

@@ -421,10 +421,10 @@ describe('a store that fails to record the end', () => {
 
   it('records the job failed without its result when the result cannot be written', async () => {
     const store = new MemoryJobStore();
-    const update = store.update.bind(store);
-    store.update = async (id, change) => {
-      if (change.result) throw new Error('database or disk is full');
-      return update(id, change);
+    const finish = store.finish.bind(store);
+    store.finish = async (id, end) => {
+      if (end.result) throw new Error('database or disk is full');
+      return finish(id, end);
     };
     const { app, url } = await appWith(store);
     try {
@@ -438,10 +438,8 @@ describe('a store that fails to record the end', () => {
 
   it('still shows the end when the store takes no end at all, rather than running forever', async () => {
     const store = new MemoryJobStore();
-    const update = store.update.bind(store);
-    store.update = async (id, change) => {
-      if (change.finished_at) throw new Error('database is locked');
-      return update(id, change);
+    store.finish = async () => {
+      throw new Error('database is locked');
     };
     const { app, url } = await appWith(store);
     try {

@@ -68,6 +68,8 @@ export class CallService implements BeforeApplicationShutdown {
   async beforeApplicationShutdown(signal?: string): Promise<void> {
     const grace = this.config.shutdownGraceMs;
     const deadline = Date.now() + grace;
+    // In a pool, jobs are not stopped but handed on: another API process takes them over.
+    this.jobs.handOver();
     const { unfinished } = await this.supervisor.stopAll(`the server is shutting down${signal ? ` (${signal})` : ''}`, grace);
     for (const cut of this.waiting) cut(new Error('the shutdown grace period ended'));
     if (unfinished > 0) this.logger.error(`${unfinished} methods did not return within ${grace} ms of being aborted`);

@@ -90,7 +90,7 @@ export class PiecesInFlight implements PoolLinkListener {
     const piece = this.pieces.get(pieceId);
     if (!piece) return; // another API process's, or already ended (an answer nobody collects expires)
     try {
-      const json = await this.link.takeResult(pieceId);
+      const json = await this.link.readResult(pieceId);
       if (json === null) throw new InternalServerErrorException(`${piece.label}: the worker's answer was not found in Redis`);
       piece.resolve(json);
     } catch (error) {

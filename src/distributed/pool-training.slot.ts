@@ -2,7 +2,7 @@ import type { HandlerKind } from '../alectio.constants.js';
 import type { LocalTrainingSlot } from '../execution/local-training.slot.js';
 import type { Release, TrainingSlot } from '../execution/training-slot.js';
 import type { PoolLink } from './pool.link.js';
-import { TrainingLock } from './training.lock.js';
+import { type TrainingClaim, TrainingLock } from './training.lock.js';
 
 /**
  * The one-training rule across the whole pool: this process's own slot first, then the
@@ -11,7 +11,7 @@ import { TrainingLock } from './training.lock.js';
 export class PoolTrainingSlot implements TrainingSlot {
   private trainingLock?: TrainingLock;
   /** The claim of the training this process runs; its value goes to the worker, which renews it. */
-  private claim?: string;
+  private claim?: TrainingClaim;
   /** Claims released while Redis was away: freed once it is back (else they expire by themselves). */
   private readonly unfreed = new Set<string>();
 
@@ -28,7 +28,22 @@ export class PoolTrainingSlot implements TrainingSlot {
 
   /** The value of the training claim this process holds, for the worker that runs the training. */
   get trainingClaim(): string | undefined {
-    return this.claim;
+    return this.claim?.value;
+  }
+
+  handOver(): string | undefined {
+    const claim = this.claim;
+    this.claim = undefined;
+    claim?.handOver();
+    return claim?.value;
+  }
+
+  adopt(value: string): Release {
+    const claim = this.lock.adopt(value);
+    return () => {
+      claim.release();
+      if (this.link.redis.status !== 'ready') this.unfreed.add(value);
+    };
   }
 
   async enter(kind: HandlerKind, ckptFile: string): Promise<Release> {
@@ -39,11 +54,14 @@ export class PoolTrainingSlot implements TrainingSlot {
         throw this.link.asServiceError(error);
       });
       if (!claim) return local;
-      this.claim = claim.value;
+      this.claim = claim;
       return () => {
-        this.claim = undefined;
-        claim.release();
-        if (this.link.redis.status !== 'ready') this.unfreed.add(claim.value);
+        // Not once handed over with a job: whoever runs the job frees it.
+        if (this.claim === claim) {
+          this.claim = undefined;
+          claim.release();
+          if (this.link.redis.status !== 'ready') this.unfreed.add(claim.value);
+        }
         local();
       };
     } catch (error) {

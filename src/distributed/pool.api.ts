@@ -5,10 +5,11 @@ import type { AlectioMetrics } from '../metrics/alectio.metrics.js';
 import type { ResolvedDistributedOptions } from '../options/resolve-options.js';
 import type { AlectioTracer } from '../tracing/alectio.tracer.js';
 import { PiecesInFlight } from './pieces-in-flight.js';
-import { loadPoolLibraries, poolConfig } from './pool.config.js';
+import { loadPoolLibraries, poolConfig, type PoolLibraries } from './pool.config.js';
 import { PoolExecutor } from './pool.executor.js';
 import { PoolLink } from './pool.link.js';
 import { PoolTrainingSlot } from './pool-training.slot.js';
+import { RedisJobStore } from './redis.job-store.js';
 
 /**
  * The API process's side of a pool, assembled: the link to Redis, the pieces in flight, and
@@ -19,10 +20,14 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
   private readonly pieces: PiecesInFlight;
   readonly slot: PoolTrainingSlot;
   readonly executor: PoolExecutor;
+  /** The jobs of every API process of the pool, in its Redis. */
+  readonly jobStore: RedisJobStore;
+  private libraries?: PoolLibraries;
 
   /** Builds the parts; nothing connects before the module's init. */
   constructor(
     options: ResolvedDistributedOptions,
+    jobResultBytes: number,
     local: LocalTrainingSlot,
     metrics: AlectioMetrics | null = null,
     tracer: AlectioTracer | null = null,
@@ -32,12 +37,14 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
     metrics?.watchWorkers(() => this.link.workersNow());
     this.slot = new PoolTrainingSlot(this.link, local);
     this.executor = new PoolExecutor(this.link, this.pieces, this.slot, tracer);
+    this.jobStore = new RedisJobStore(this.link, jobResultBytes);
   }
 
   /** Connects (waiting up to 5 s for Redis, then serving anyway: 503s until it is there). */
   async onModuleInit(): Promise<void> {
     const { pieces, slot } = this;
-    await this.link.open(await loadPoolLibraries(), {
+    this.libraries = await loadPoolLibraries();
+    await this.link.open(this.libraries, {
       completed: (id) => void pieces.completed(id),
       failed: (id, reason) => pieces.failed(id, reason),
       removed: (id) => pieces.removed(id),
@@ -47,6 +54,8 @@ export class PoolApi implements OnModuleInit, OnApplicationShutdown {
       reconnected: async () => void (await Promise.all([pieces.reconnected(), slot.reconnected()])),
       tick: () => pieces.tick(),
     });
+    // Its own connection, which waits for Redis and subscribes again after a reconnection.
+    this.jobStore.open(this.libraries.connect(this.link.config, 'api-jobs', false));
   }
 
   onApplicationShutdown(): Promise<void> {

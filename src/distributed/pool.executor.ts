@@ -4,15 +4,19 @@ import { ServiceUnavailableException } from '@nestjs/common';
 
 import type { HandlerKind } from '../alectio.constants.js';
 import { NO_WORKERS } from '../alectio.messages.js';
-import type { WorkExecutor } from '../execution/work-executor.js';
+import { HandedOver, type WorkExecutor, type WorkOptions } from '../execution/work-executor.js';
 import type { AlectioContext } from '../interfaces/alectio-context.interface.js';
 import { mergeInferChunks } from '../protocol/answer.js';
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
 import type { AlectioTracer } from '../tracing/alectio.tracer.js';
 import type { PieceData } from './piece.model.js';
-import type { PiecesInFlight } from './pieces-in-flight.js';
+import type { Piece, PiecesInFlight } from './pieces-in-flight.js';
 import type { PoolLink } from './pool.link.js';
 import type { PoolTrainingSlot } from './pool-training.slot.js';
+
+/** Failed pieces stay in BullMQ this long (and at most so many), for a process taking a job over. */
+const FAILED_KEPT_S = 3600;
+const FAILED_KEPT_COUNT = 1000;
 
 /**
  * Runs the work on the pool: each request goes to the BullMQ queue as pieces (`/infer` in
@@ -27,13 +31,20 @@ export class PoolExecutor implements WorkExecutor {
     private readonly tracer: AlectioTracer | null = null,
   ) {}
 
-  async execute<K extends HandlerKind>(kind: K, payload: PayloadOf<K>, context: AlectioContext): Promise<string[]> {
+  /** A job's pieces, by the job's id: their answers stay in Redis until the job's end is recorded. */
+  private readonly kept = new Map<string, string[]>();
+
+  async execute<K extends HandlerKind>(
+    kind: K,
+    payload: PayloadOf<K>,
+    context: AlectioContext,
+    options: WorkOptions = {},
+  ): Promise<string[]> {
     const { config } = this.link;
-    const call = randomUUID();
-    const data: PieceData[] =
-      kind === 'infer'
-        ? this.chunks(payload as PayloadOf<'infer'>)
-        : [{ kind, payload, trainingClaim: kind === 'train' ? this.slot.trainingClaim : undefined }];
+    // A job's pieces are named after it, so that a process taking the job over finds them.
+    const call = options.id ?? randomUUID();
+    const trainingClaim = kind === 'train' ? (options.trainingClaim ?? this.slot.trainingClaim) : undefined;
+    const data: PieceData[] = kind === 'infer' ? this.chunks(payload as PayloadOf<'infer'>) : [{ kind, payload, trainingClaim }];
     // The call's (or job's) span goes with each piece: the worker's spans are its children.
     const trace = this.tracer?.carrier();
     if (trace) for (const piece of data) piece.trace = trace;
@@ -43,10 +54,18 @@ export class PoolExecutor implements WorkExecutor {
     const report = (message?: string): void =>
       context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
     const pieces = data.map((_, i) => this.pieces.track(`${call}-${i}`, kind, this.label(kind, data, i), attempts, report));
+    const ids = pieces.map((piece) => piece.id);
     // Listening before any await: an abort during one must still reach the pieces.
     const unsettled = (): string[] => pieces.filter((piece) => !piece.settled).map((piece) => piece.id);
-    const onAbort = (): void =>
+    const handedOver = (): boolean => context.signal.reason instanceof HandedOver;
+    const onAbort = (): void => {
+      // This process stops waiting, and another takes the job over: its pieces go on.
+      if (handedOver()) {
+        for (const piece of pieces) piece.reject(context.signal.reason as Error, null);
+        return;
+      }
       void this.link.cancel(unsettled(), String((context.signal.reason as Error)?.message ?? 'cancelled'));
+    };
     context.signal.addEventListener('abort', onAbort, { once: true });
     try {
       context.signal.throwIfAborted();
@@ -55,17 +74,19 @@ export class PoolExecutor implements WorkExecutor {
       context.signal.throwIfAborted();
       const answers = Promise.all(pieces.map((piece) => piece.done));
       answers.catch(() => undefined); // awaited below once queued; a failed addBulk must not leave it unhandled
+      const toQueue = options.resume ? await this.stillToQueue(pieces) : pieces.map((_, i) => i);
       await this.link.queue
         .addBulk(
-          data.map((piece, i) => ({
+          toQueue.map((i) => ({
             name: kind,
-            data: piece,
+            data: data[i],
             opts: {
               jobId: pieces[i].id,
               attempts,
               backoff: { type: 'exponential', delay: 1000 },
               removeOnComplete: true,
-              removeOnFail: true,
+              // Kept a while, so that a process taking a job over can tell a piece that failed.
+              removeOnFail: { age: FAILED_KEPT_S, count: FAILED_KEPT_COUNT },
             },
           })),
         )
@@ -76,15 +97,43 @@ export class PoolExecutor implements WorkExecutor {
         });
       for (const piece of pieces) piece.queued = true;
       const json = await answers.catch(async (error: Error) => {
-        // One piece failed for good: the others are no use now.
-        await this.link.cancel(unsettled(), 'another piece of the request failed');
+        // One piece failed for good: the others are no use now (unless handed over: they go on).
+        if (!handedOver()) await this.link.cancel(unsettled(), 'another piece of the request failed');
         throw error;
       });
+      // A job's answers wait in Redis until its end is recorded (settled()), for a process that
+      // takes the job over if this one dies first; a call's go now.
+      if (options.id) this.kept.set(options.id, ids);
       return kind === 'infer' ? mergeInferChunks(json) : json;
     } finally {
       context.signal.removeEventListener('abort', onAbort);
       for (const piece of pieces) this.pieces.forget(piece);
+      if (!this.kept.has(call) && !handedOver()) void this.link.dropResults(ids);
     }
+  }
+
+  settled(id: string): void {
+    const ids = this.kept.get(id);
+    this.kept.delete(id);
+    if (ids) void this.link.dropResults(ids);
+  }
+
+  /**
+   * A job taken over: its pieces answered already are read, those failed for good fail it, those
+   * in the queue are waited for; the positions of those never queued are returned, to be queued.
+   */
+  private async stillToQueue(pieces: Piece[]): Promise<number[]> {
+    const absent: number[] = [];
+    await Promise.all(
+      pieces.map(async (piece, i) => {
+        const found = await this.link.pieceState(piece.id);
+        if (found.state === 'absent') return void absent.push(i);
+        piece.queued = true;
+        if (found.state === 'answered') await this.pieces.completed(piece.id);
+        else if (found.state === 'failed') this.pieces.failed(piece.id, found.reason);
+      }),
+    );
+    return absent.sort((a, b) => a - b);
   }
 
   private chunks(payload: PayloadOf<'infer'>): PieceData[] {

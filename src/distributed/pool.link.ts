@@ -215,9 +215,17 @@ export class PoolLink {
     };
   }
 
-  /** A piece's answer, taken from Redis (null when it is not there). */
-  takeResult(pieceId: string): Promise<string | null> {
-    return this.redis.getdel(this.config.keys.result(pieceId));
+  /**
+   * A piece's answer (null when it is not there). Read, not taken: a job's answers stay until its
+   * end is recorded, for a process that takes it over if this one dies first.
+   */
+  readResult(pieceId: string): Promise<string | null> {
+    return this.redis.get(this.config.keys.result(pieceId));
+  }
+
+  /** The answers of pieces whose request has ended (they expire by themselves otherwise). */
+  async dropResults(pieceIds: string[]): Promise<void> {
+    if (pieceIds.length > 0) await this.redis.del(...pieceIds.map((id) => this.config.keys.result(id))).catch(() => undefined);
   }
 
   async hasResult(pieceId: string): Promise<boolean> {
@@ -226,6 +234,21 @@ export class PoolLink {
 
   getPiece(pieceId: string): Promise<Job<PieceData> | undefined> {
     return this.queue.getJob(pieceId);
+  }
+
+  /**
+   * Where a piece of a job taken over stands: answered (its answer waits in Redis), failed for
+   * good (BullMQ keeps failed pieces an hour), in the queue (waiting or running), or never queued.
+   */
+  async pieceState(pieceId: string): Promise<{ state: 'answered' | 'queued' | 'absent' } | { state: 'failed'; reason: string }> {
+    const job = await this.getPiece(pieceId);
+    if (job) {
+      const state = await job.getState();
+      if (state === 'failed') return { state: 'failed', reason: job.failedReason ?? 'failed' };
+      if (state !== 'completed' && state !== 'unknown') return { state: 'queued' };
+    }
+    // Gone from the queue (or just completed): its answer is written before it completes.
+    return { state: (await this.hasResult(pieceId)) ? 'answered' : 'absent' };
   }
 
   /**

@@ -16,6 +16,8 @@ export interface TrainingClaim {
   value: string;
   /** Stops renewing and frees the claim (if Redis is away, it expires by itself). */
   release(): void;
+  /** Stops renewing without freeing: the claim goes on with whoever {@link TrainingLock.adopt}s it. */
+  handOver(): void;
 }
 
 /**
@@ -45,6 +47,11 @@ export class TrainingLock {
       if (held !== null || attempt > 0)
         throw new ConflictException(TRAINING_RUNNING(held === null ? 'unknown' : checkpointOf(held)));
     }
+    return this.adopt(value);
+  }
+
+  /** Holds a claim taken here or handed over with a job: renews it until it is released or handed on. */
+  adopt(value: string): TrainingClaim {
     const stop = this.keepAlive(value);
     let released = false;
     return {
@@ -54,6 +61,10 @@ export class TrainingLock {
         released = true;
         stop();
         void this.free(value);
+      },
+      handOver: () => {
+        released = true;
+        stop();
       },
     };
   }

@@ -45,8 +45,13 @@ export class RunSupervisor {
   }
 
   /** Aborts the signal of run `id`, if it runs here. */
-  cancel(id: string, reason: string): void {
-    this.running.get(id)?.abort(new Error(reason));
+  cancel(id: string, reason: string | Error): void {
+    this.running.get(id)?.abort(typeof reason === 'string' ? new Error(reason) : reason);
+  }
+
+  /** Whether run `id` runs in this process. */
+  has(id: string): boolean {
+    return this.running.has(id);
   }
 
   /** Shutdown: aborts every run, and resolves once all have returned or `graceMs` has passed. */

@@ -14,4 +14,11 @@ export type Release = () => void;
 export interface TrainingSlot {
   /** Claims the right to run, or throws 409 on a conflict. Call the release when the work ends. */
   enter(kind: HandlerKind, ckptFile: string): Release | Promise<Release>;
+  /**
+   * A pool's: the training claim this process just took (for a training job) stops being its
+   * own: no longer renewed nor freed by the release, it goes with the job to whoever runs it.
+   */
+  handOver?(): string | undefined;
+  /** A pool's: holds a claim handed over with a job (renews it) until the release frees it. */
+  adopt?(claim: string): Release;
 }

@@ -15,10 +15,10 @@ import type { Request, Response } from 'express';
 
 import { JobService } from '../jobs/job.service.js';
 import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
-import { jobAnswer, jobListAnswer } from '../protocol/answer.js';
+import { cancelAnswer, jobAnswerParts, jobListAnswer } from '../protocol/answer.js';
 import { AlectioAuthGuard } from './alectio-auth.guard.js';
 import { AlectioExceptionFilter } from './alectio-exception.filter.js';
-import { sendJson } from './send-json.js';
+import { sendJson, streamJson } from './send-json.js';
 
 const MAX_PAGE = 100;
 
@@ -49,7 +49,8 @@ export class AlectioJobsController {
   async get(@Req() req: Request, @Res() res: Response): Promise<void> {
     const started = performance.now();
     const job = await this.jobs.get(String(req.params.id));
-    sendJson(res, 200, jobAnswer(job, 200));
+    // Streamed from the store: a large result is read a few parts at a time, as the client takes them.
+    await streamJson(res, 200, jobAnswerParts(job));
     this.metrics?.called('GET /jobs/:id', 200, started);
   }
 
@@ -58,7 +59,7 @@ export class AlectioJobsController {
   async cancel(@Req() req: Request, @Res() res: Response): Promise<void> {
     const started = performance.now();
     const job = await this.jobs.cancel(String(req.params.id));
-    sendJson(res, 202, jobAnswer(job, 202));
+    sendJson(res, 202, cancelAnswer(job));
     this.metrics?.called('DELETE /jobs/:id', 202, started);
   }
 }

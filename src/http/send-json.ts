@@ -16,23 +16,53 @@ const CHARACTERS_PER_TURN = 1 << 19;
 export async function sendJsonParts(res: ServerResponse, status: number, parts: string[]): Promise<void> {
   // One part, the usual small answer: one write of headers and body together.
   if (parts.length === 1) return sendJson(res, status, parts[0]);
+  await streamJson(res, status, drained(parts));
+}
+
+/**
+ * Writes a JSON answer read part by part (a job's result, from its store), with backpressure:
+ * the next part is read only once the socket has taken the last. A source that fails once the
+ * answer has begun cuts the connection, so that the client sees a broken answer, never a wrong one.
+ */
+export async function streamJson(
+  res: ServerResponse,
+  status: number,
+  parts: AsyncIterable<string> | Iterable<string>,
+): Promise<void> {
   if (res.headersSent || res.destroyed) return;
+  const source: AsyncIterator<string> | Iterator<string> =
+    Symbol.asyncIterator in parts ? parts[Symbol.asyncIterator]() : parts[Symbol.iterator]();
+  // The first part read before the head is written: a source that fails at once gets an error answer.
+  const first = await source.next();
   res.statusCode = status;
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.removeHeader('X-Powered-By'); // Express's: the protocol's answers do not advertise the stack
   let sinceTurn = 0;
-  for (let i = 0; i < parts.length; i++) {
-    if (res.destroyed) return;
-    const part = parts[i];
-    parts[i] = ''; // written: the collector may take it while the rest goes out
-    if (!res.write(part)) await drainedOrClosed(res);
-    sinceTurn += part.length;
-    if (sinceTurn >= CHARACTERS_PER_TURN) {
-      sinceTurn = 0;
-      await yieldToEventLoop();
+  try {
+    for (let next = first; !next.done; next = await source.next()) {
+      if (res.destroyed) return void (await source.return?.());
+      const part = next.value;
+      if (!res.write(part)) await drainedOrClosed(res);
+      sinceTurn += part.length;
+      if (sinceTurn >= CHARACTERS_PER_TURN) {
+        sinceTurn = 0;
+        await yieldToEventLoop();
+      }
     }
+  } catch (error) {
+    res.destroy(error as Error);
+    return;
   }
   res.end();
+}
+
+/** Parts handed out once each, and let go of once written, so the collector may take them meanwhile. */
+function* drained(parts: string[]): Generator<string> {
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i];
+    parts[i] = '';
+    yield part;
+  }
 }
 
 /** Writes a JSON answer straight to the socket, past any interceptor of the host app. */

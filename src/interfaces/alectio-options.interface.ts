@@ -44,6 +44,13 @@ export interface AlectioModuleOptions {
    * results survive a restart. Unset: jobs are kept in memory.
    */
   jobsDatabase?: string;
+  /**
+   * Bytes of job results the job store keeps (UTF-8, as stored: in memory, in the SQLite file, or in
+   * distributed mode in the pool's Redis). Past it the oldest results are dropped (their jobs stay,
+   * marked so); a single result larger than it fails its job, with a message that says so.
+   * Default 256 MiB.
+   */
+  jobResultBytes?: number;
   /** Where each finished job is POSTed, signed; see README, "Job mode". */
   callback?: AlectioCallbackOptions;
   /** On shutdown, how long running methods get to return after their signal is aborted. Default 10 s. */

@@ -1,11 +1,13 @@
+import { Readable } from 'node:stream';
+
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
 import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics.js';
 import { ALECTIO_CONFIG, type ResolvedOptions } from '../options/resolve-options.js';
-import { callbackBody } from '../protocol/answer.js';
+import { callbackParts } from '../protocol/answer.js';
 import { within } from '../util/timing.js';
-import { SIGNATURE_HEADER, signBody } from './callback.signature.js';
+import { bodySigner, SIGNATURE_HEADER } from './callback.signature.js';
 import type { StoredJob } from './job.model.js';
 
 /**
@@ -23,31 +25,42 @@ export class CallbackNotifier implements OnApplicationShutdown {
     @Inject(ALECTIO_METRICS) private readonly metrics: AlectioMetrics | null,
   ) {}
 
-  /** Starts delivery of the finished job (as GET /jobs/:id shows it) and returns at once. */
-  notify(job: StoredJob): void {
+  /** Whether finished jobs are POSTed anywhere. */
+  get enabled(): boolean {
+    return this.config.callback !== undefined;
+  }
+
+  /**
+   * Starts delivery of the finished job (as GET /jobs/:id shows it) and returns at once. `read`
+   * gives the job afresh for each attempt, its result read from the store in parts: a body is
+   * signed as it is read, then sent as it is read again, never held whole. `settled` is called
+   * once the delivery has ended, delivered or given up.
+   */
+  notify(jobId: string, read: () => Promise<StoredJob>, settled?: (delivered: boolean) => void): void {
     const callback = this.config.callback;
-    if (!callback) return;
-    const jobId = job.id;
-    const body = callbackBody(job);
+    if (!callback) return settled?.(false);
     const { attempts, backoffMs: backoff } = callback;
     const attempt = async (n: number): Promise<void> => {
       let outcome: string;
       try {
+        const { signature, body } = await signed(callbackParts(await read()), callback.secret);
         const response = await fetch(callback.url, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
-            [SIGNATURE_HEADER]: signBody(body, callback.secret),
+            [SIGNATURE_HEADER]: signature,
             'x-alectio-job-id': jobId,
           },
-          body,
+          // A large body is read from the store again as it is sent, never held whole.
+          body: body ?? (Readable.toWeb(Readable.from(encoded(callbackParts(await read())))) as ReadableStream),
+          duplex: 'half',
           signal: AbortSignal.timeout(callback.timeoutMs),
-        });
+        } as RequestInit);
         await response.arrayBuffer();
         if (response.ok) {
           this.logger.log(`callback for job ${jobId}: attempt ${n}/${attempts} delivered (${response.status})`);
           this.metrics?.callbackAttempt('delivered');
-          return;
+          return settled?.(true);
         }
         outcome = `answered ${response.status}`;
       } catch (error) {
@@ -56,7 +69,7 @@ export class CallbackNotifier implements OnApplicationShutdown {
       if (n >= attempts) {
         this.logger.error(`callback for job ${jobId}: attempt ${n}/${attempts} ${outcome}; giving up`);
         this.metrics?.callbackAttempt('gave_up');
-        return;
+        return settled?.(false);
       }
       this.metrics?.callbackAttempt('retried');
       const delay = backoff * 2 ** (n - 1);
@@ -85,4 +98,25 @@ export class CallbackNotifier implements OnApplicationShutdown {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
   }
+}
+
+/** A body up to this many characters is sent as one string, with its length; a larger one is streamed. */
+const WHOLE_BODY_CHARS = 8 << 20;
+
+/** The signature of the body read from `parts`, and the body itself when it is small. */
+async function signed(parts: AsyncIterable<string>, secret: string): Promise<{ signature: string; body?: string }> {
+  const signer = bodySigner(secret);
+  const kept: string[] = [];
+  let chars = 0;
+  for await (const part of parts) {
+    signer.update(part);
+    chars += part.length;
+    if (chars <= WHOLE_BODY_CHARS) kept.push(part);
+  }
+  return { signature: signer.signature(), body: chars <= WHOLE_BODY_CHARS ? kept.join('') : undefined };
+}
+
+/** Parts as UTF-8 bytes, for a request body. */
+async function* encoded(parts: AsyncIterable<string>): AsyncGenerator<Buffer> {
+  for await (const part of parts) yield Buffer.from(part, 'utf8');
 }

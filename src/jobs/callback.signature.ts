@@ -5,7 +5,18 @@ export const SIGNATURE_HEADER = 'x-alectio-signature';
 
 /** The signature a receiver recomputes to tell the callback came from this server. */
 export function signBody(body: string | Buffer, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  const signer = bodySigner(secret);
+  signer.update(body);
+  return signer.signature();
+}
+
+/** The signature of a body given a part at a time (a body too large to be one string). */
+export function bodySigner(secret: string): { update(part: string | Buffer): void; signature(): string } {
+  const hmac = createHmac('sha256', secret);
+  return {
+    update: (part) => void hmac.update(part),
+    signature: () => `sha256=${hmac.digest('hex')}`,
+  };
 }
 
 /**

@@ -45,3 +45,13 @@ export function openError(file: string, error: unknown): Error {
           : `${named} cannot be opened (${message})`;
   return new AlectioConfigurationError(text, { cause: error });
 }
+
+/** A result larger than the store's whole budget: its job fails with this message. */
+export class JobResultTooLargeError extends Error {
+  constructor(bytes: number, budget: number) {
+    super(
+      `the result is ${bytes} bytes, more than the job store keeps (jobResultBytes, ${budget} bytes); ` +
+        'ask for it synchronously, or raise jobResultBytes',
+    );
+  }
+}

@@ -1,6 +1,6 @@
 import type { Logger } from '@nestjs/common';
 
-import type { JobUpdate, StoredJob } from './job.model.js';
+import { type JobEnd, type JobUpdate, resultOf, type StoredJob } from './job.model.js';
 import { JobStoreLockedError } from './job-store.errors.js';
 import type { JobStore } from './job-store.interface.js';
 
@@ -8,10 +8,20 @@ import type { JobStore } from './job-store.interface.js';
 const RETRY_FIRST_MS = 25;
 const RETRY_MAX_MS = 1000;
 
+/** What became of a write: taken by the store (for an end, whether it was this one that ended the job), or refused. */
+export interface WriteOutcome {
+  recorded: boolean;
+  /** An end the store took: true if it ended the job, false if the job had already ended. */
+  ended?: boolean;
+  /** Why the store refused it. */
+  error?: Error;
+}
+
 /** A write of a job's progress or end the store has not taken yet, and who waits for its outcome. */
 interface PendingWrite {
-  update: JobUpdate;
-  settle: (recorded: boolean) => void;
+  update: JobUpdate | JobEnd;
+  end: boolean;
+  settle: (outcome: WriteOutcome) => void;
 }
 
 /**
@@ -28,6 +38,8 @@ export class JobWrites {
   constructor(
     private readonly store: JobStore,
     private readonly logger: Logger,
+    /** Whether an end leaves a callback to deliver (a shared store keeps that, for a process taking over). */
+    private readonly callbackDue = false,
   ) {}
 
   /**
@@ -37,29 +49,38 @@ export class JobWrites {
    * A failing store must not leave the run unrecorded in the log, nor crash the process.
    */
   record(id: string, update: JobUpdate): Promise<boolean> {
+    return this.write(id, update, false).then((outcome) => outcome.recorded);
+  }
+
+  /** Writes how a job ended, after its earlier writes; see {@link WriteOutcome}. */
+  end(id: string, end: JobEnd): Promise<WriteOutcome> {
+    return this.write(id, end, true);
+  }
+
+  private write(id: string, update: JobUpdate | JobEnd, end: boolean): Promise<WriteOutcome> {
     if (this.closed) {
       this.logger.error(`job ${id}: not recorded, the server has shut down: ${writeText(update)}`);
-      return Promise.resolve(false);
+      return Promise.resolve({ recorded: false });
     }
-    return new Promise<boolean>((settle) => {
+    return new Promise<WriteOutcome>((settle) => {
       const writes = this.pending.get(id);
       if (!writes) {
-        this.pending.set(id, [{ update, settle }]);
+        this.pending.set(id, [{ update, end, settle }]);
         void this.drain(id, 0);
         return;
       }
       // Progress waiting behind a lock: the latest is what counts (an end is never merged).
       const last = writes.length > 1 ? writes[writes.length - 1] : undefined;
-      if (last && last.update.finished_at === undefined && update.finished_at === undefined) {
+      if (last && !last.end && !end) {
         Object.assign(last.update, update);
         const earlier = last.settle;
-        last.settle = (recorded) => {
-          earlier(recorded);
-          settle(recorded);
+        last.settle = (outcome) => {
+          earlier(outcome);
+          settle(outcome);
         };
         return;
       }
-      writes.push({ update: { ...update }, settle });
+      writes.push({ update: { ...update }, end, settle });
     });
   }
 
@@ -68,10 +89,11 @@ export class JobWrites {
     const writes = this.pending.get(id);
     while (writes && writes.length > 0 && this.pending.get(id) === writes) {
       const write = writes[0];
-      let recorded: boolean;
+      let outcome: WriteOutcome;
       try {
-        await this.store.update(id, write.update);
-        recorded = true;
+        outcome = write.end
+          ? { recorded: true, ended: await this.store.finish(id, write.update as JobEnd, this.callbackDue) }
+          : (await this.store.update(id, write.update as JobUpdate), { recorded: true });
       } catch (error) {
         if (error instanceof JobStoreLockedError && !this.closed) {
           if (failures === 0) this.logger.warn(`job ${id}: ${error.message}; its writes wait, tried again in the background`);
@@ -85,22 +107,28 @@ export class JobWrites {
           return;
         }
         this.logger.error(`could not record job ${id}: ${(error as Error).message}`, (error as Error).stack);
-        recorded = false;
+        outcome = { recorded: false, error: error as Error };
       }
       writes.shift();
-      if (recorded && failures > 0) {
+      if (outcome.recorded && failures > 0) {
         this.logger.log(`job ${id}: recorded after ${failures} retries (the job database was locked)`);
         failures = 0;
       }
-      write.settle(recorded);
+      write.settle(outcome);
     }
     if (this.pending.get(id) === writes) this.pending.delete(id);
   }
 
-  /** The job as stored, with its writes still waiting for the store. */
+  /** The job as stored, with its writes still waiting for the store (an end with its result). */
   withPending(job: StoredJob): StoredJob {
     const writes = this.pending.get(job.id);
-    return writes ? Object.assign({ ...job }, ...writes.map((write) => write.update)) : job;
+    if (!writes || job.finished_at !== null) return job;
+    const shown = { ...job };
+    for (const { update } of writes) {
+      const { result, ...fields } = update as JobEnd;
+      Object.assign(shown, fields, result ? { result: resultOf(result) } : {});
+    }
+    return shown;
   }
 
   /** The grace period is over: what a locked database has not taken by now is lost, and said so. */
@@ -112,14 +140,14 @@ export class JobWrites {
       this.pending.delete(id);
       for (const write of writes) {
         this.logger.error(`job ${id}: lost at shutdown, the job database being locked: ${writeText(write.update)}`);
-        write.settle(false);
+        write.settle({ recorded: false });
       }
     }
   }
 }
 
 /** A write for the log: its fields, the result by its size only. */
-function writeText(update: JobUpdate): string {
-  const { result, ...fields } = update;
-  return JSON.stringify(result ? { ...fields, result: `${result.length} characters` } : fields);
+function writeText(update: JobUpdate | JobEnd): string {
+  const { result, ...fields } = update as JobEnd;
+  return JSON.stringify(result ? { ...fields, result: `${result.length} parts` } : fields);
 }

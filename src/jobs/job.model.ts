@@ -4,12 +4,71 @@ export type { JobState };
 
 export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
 
-/** A job as the store keeps it: the wire's {@link JobRecord}, with `result` as JSON text and nulls kept. */
+/**
+ * A recorded result, read back in parts (strings whose concatenation is its JSON): never one
+ * string, which a result may be too large for, and never all at once, so that serving it streams.
+ */
+export interface JobResult {
+  /** Its size as stored, in UTF-8 bytes. */
+  bytes: number;
+  /** Its JSON, a part at a time; throws if the store lost it meanwhile (dropped to keep its budget). */
+  parts(): AsyncIterable<string>;
+}
+
+/** A job as a store gives it back: the wire's {@link JobRecord}, with nulls kept and the result as parts. */
 export type StoredJob = Omit<JobRecord, 'result' | 'error'> & {
-  /** JSON of the answer a synchronous call would have given, without `status`. */
-  result: string | null;
+  /** The answer a synchronous call would have given, without `status`; null until it succeeded. */
+  result: JobResult | null;
   error: string | null;
 };
 
-/** The fields a job changes as it runs. */
-export type JobUpdate = Partial<Omit<StoredJob, 'id' | 'kind' | 'created_at'>>;
+/** What a job changes as it runs, before it ends. */
+export interface JobUpdate {
+  state?: 'running';
+  progress?: number;
+  message?: string | null;
+  started_at?: string;
+}
+
+/** How a job ends: recorded once, and whatever is written to it afterwards is ignored. */
+export interface JobEnd {
+  state: 'succeeded' | 'failed' | 'cancelled';
+  finished_at: string;
+  progress?: number;
+  message?: string | null;
+  error?: string | null;
+  /** On success, the answer's JSON as parts (any cut of it: each part is stored as given, or sliced). */
+  result?: string[];
+}
+
+/** What a store keeps of a job that has not ended yet: its record, without a result. */
+export type NewJob = Omit<StoredJob, 'result'> & { result: null };
+
+/** A store splits parts longer than this, so that no row, list element or write is large. */
+export const MAX_PART_CHARS = 1 << 20;
+
+/** The parts of a result as they are stored: none longer than {@link MAX_PART_CHARS}, none empty. */
+export function storedParts(parts: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const part of parts) {
+    for (let at = 0; at < part.length; at += MAX_PART_CHARS) out.push(part.slice(at, at + MAX_PART_CHARS));
+  }
+  return out;
+}
+
+/** UTF-8 bytes of parts, measured without joining them. */
+export function bytesOf(parts: readonly string[]): number {
+  let bytes = 0;
+  for (const part of parts) bytes += Buffer.byteLength(part, 'utf8');
+  return bytes;
+}
+
+/** A result held in memory, read back as it was given. */
+export function resultOf(parts: readonly string[], bytes = bytesOf(parts)): JobResult {
+  return {
+    bytes,
+    async *parts() {
+      yield* parts;
+    },
+  };
+}

@@ -1,20 +1,29 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 import { Logger } from '@nestjs/common';
 import type BetterSqlite3 from 'better-sqlite3';
 
 import { ALECTIO_LOGGER_CONTEXT } from '../alectio.constants.js';
 import { AlectioConfigurationError } from '../alectio.errors.js';
-import type { JobUpdate, StoredJob } from './job.model.js';
-import { isBusy, JobStoreFullError, JobStoreLockedError, openError } from './job-store.errors.js';
-import type { JobStore } from './job-store.interface.js';
+import {
+  bytesOf,
+  type JobEnd,
+  type JobResult,
+  type JobUpdate,
+  type NewJob,
+  resultOf,
+  type StoredJob,
+  storedParts,
+} from './job.model.js';
+import { isBusy, JobResultTooLargeError, JobStoreFullError, JobStoreLockedError, openError } from './job-store.errors.js';
+import { DEFAULT_RESULT_BUDGET_BYTES, type JobStore } from './job-store.interface.js';
 
-// Retention: the latest 10,000 jobs, and the latest 256 MiB of results (their bytes as stored,
-// UTF-8). Older results are dropped first; their jobs stay, marked so. No age limit.
+// Retention: the latest 10,000 jobs, and the latest `jobResultBytes` of results (256 MiB unless
+// set; their bytes as stored, UTF-8). Older results are dropped first; their jobs stay, marked so.
+// No age limit: the file is the operator's.
 const MAX_JOBS = 10_000;
-/** The SQLite store's budget of result bytes; the module never changes it. */
-export const MAX_RESULT_BYTES_ON_DISK = 256 * 1024 * 1024;
 export const RESULT_DROPPED_ON_DISK = 'result dropped to keep the server within its disk budget';
 /**
  * How long a statement waits for another process's lock. better-sqlite3 is synchronous: the
@@ -28,11 +37,24 @@ const VACUUM_STEP_PAGES = 256;
 const VACUUM_STEP_DELAY_MS = 5;
 const VACUUM_RETRY_MS = 1000;
 const logger = new Logger(ALECTIO_LOGGER_CONTEXT);
-const COLUMNS = ['state', 'progress', 'message', 'started_at', 'finished_at', 'result', 'error'] as const;
+const UPDATED = ['state', 'progress', 'message', 'started_at'] as const;
+const ENDED = ['state', 'progress', 'message', 'finished_at', 'error'] as const;
+const FIELDS = 'id, kind, state, progress, message, created_at, started_at, finished_at, error';
+/** A job has a result: as one text (a file from before parts) or as rows of parts. */
+const HAS_RESULT = '(result IS NOT NULL OR result_parts IS NOT NULL)';
+const ROW_BYTES = 'COALESCE(result_bytes, octet_length(result), 0)';
+const STORED_BYTES = `COALESCE(SUM(${ROW_BYTES}), 0)`;
+/** A transaction writes parts of this many characters at most: a few ms each. */
+const CHARACTERS_PER_WRITE = 4 << 20;
+/** Parts read per step while a result is served. */
+const PARTS_PER_READ = 8;
+const RESULT_GONE = 'the result was dropped while it was being read (the job store keeps its byte budget)';
+
+type JobRow = Omit<StoredJob, 'result'> & { result: string | null; result_parts: number | null; result_bytes: number | null };
 
 /**
- * What a test may change; the module's provider passes none of it. `maxResultBytes`: the result
- * budget (256 MiB); `maxPageCount`: SQLite's `max_page_count` on this connection, to make the
+ * `maxResultBytes`: the result budget (the option `jobResultBytes`, 256 MiB unless set). What only
+ * a test changes: `maxPageCount`: SQLite's `max_page_count` on this connection, to make the
  * database "full" without filling a disk; `journalMode: 'delete'`: a rollback journal instead of
  * WAL, as SQLite falls back to where WAL cannot work, and where another process's write lock
  * blocks readers too.
@@ -61,9 +83,7 @@ export class SqliteJobStore implements JobStore {
     /** `auto_vacuum = INCREMENTAL`: the file can shrink (not so for a file made before it was set). */
     private readonly shrinks: boolean,
   ) {
-    this.resultBytes = (
-      db.prepare('SELECT COALESCE(SUM(octet_length(result)), 0) AS bytes FROM alectio_jobs').get() as { bytes: number }
-    ).bytes;
+    this.resultBytes = (db.prepare(`SELECT ${STORED_BYTES} AS bytes FROM alectio_jobs`).get() as { bytes: number }).bytes;
   }
 
   static async open(file: string, tuning: SqliteJobStoreTuning = {}): Promise<SqliteJobStore> {
@@ -104,6 +124,18 @@ export class SqliteJobStore implements JobStore {
         result TEXT,
         error TEXT
       )`);
+      // A file from before results were kept in parts gets their columns; its old results stay readable.
+      const columns = (db.pragma('table_info(alectio_jobs)') as { name: string }[]).map((column) => column.name);
+      if (!columns.includes('result_parts')) db.exec('ALTER TABLE alectio_jobs ADD COLUMN result_parts INTEGER');
+      if (!columns.includes('result_bytes')) db.exec('ALTER TABLE alectio_jobs ADD COLUMN result_bytes INTEGER');
+      db.exec(`CREATE TABLE IF NOT EXISTS alectio_job_parts (
+        job_id TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        part TEXT NOT NULL,
+        PRIMARY KEY (job_id, n)
+      )`);
+      // Parts of a result whose writing a crash cut short: no ended job refers to them.
+      db.exec(`DELETE FROM alectio_job_parts WHERE job_id NOT IN (SELECT id FROM alectio_jobs WHERE result_parts IS NOT NULL)`);
       const shrinks = db.pragma('auto_vacuum', { simple: true }) === 2;
       if (!shrinks) {
         logger.warn(
@@ -111,27 +143,28 @@ export class SqliteJobStore implements JobStore {
         );
       }
       if (tuning.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.trunc(tuning.maxPageCount)}`);
-      return new SqliteJobStore(file, db, tuning.maxResultBytes ?? MAX_RESULT_BYTES_ON_DISK, shrinks);
+      return new SqliteJobStore(file, db, tuning.maxResultBytes ?? DEFAULT_RESULT_BUDGET_BYTES, shrinks);
     } catch (error) {
       if (db?.open) db.close();
       throw openError(file, error);
     }
   }
 
-  async create(job: StoredJob): Promise<void> {
+  async create(job: NewJob): Promise<void> {
     const dropped = this.call(() =>
       this.db
         .transaction(() => {
           // Retention: the latest 10,000 jobs; older finished ones go, so the file does not grow forever.
           const old = `seq <= (SELECT MAX(seq) FROM alectio_jobs) - ${MAX_JOBS} AND finished_at IS NOT NULL`;
-          const { bytes } = this.db
-            .prepare(`SELECT COALESCE(SUM(octet_length(result)), 0) AS bytes FROM alectio_jobs WHERE ${old}`)
-            .get() as { bytes: number };
+          const { bytes } = this.db.prepare(`SELECT ${STORED_BYTES} AS bytes FROM alectio_jobs WHERE ${old}`).get() as {
+            bytes: number;
+          };
+          this.db.prepare(`DELETE FROM alectio_job_parts WHERE job_id IN (SELECT id FROM alectio_jobs WHERE ${old})`).run();
           const deleted = this.db.prepare(`DELETE FROM alectio_jobs WHERE ${old}`).run().changes;
           this.db
             .prepare(
               `INSERT INTO alectio_jobs (id, kind, state, progress, message, created_at, started_at, finished_at, result, error)
-               VALUES (@id, @kind, @state, @progress, @message, @created_at, @started_at, @finished_at, @result, @error)`,
+               VALUES (@id, @kind, @state, @progress, @message, @created_at, @started_at, @finished_at, NULL, @error)`,
             )
             .run(job);
           return { deleted, bytes };
@@ -143,64 +176,105 @@ export class SqliteJobStore implements JobStore {
   }
 
   async update(id: string, update: JobUpdate): Promise<void> {
-    const fields = COLUMNS.filter((column) => update[column] !== undefined);
+    const fields = UPDATED.filter((column) => update[column] !== undefined);
     if (fields.length === 0) return;
-    const set = (): unknown =>
+    this.call(() =>
       this.db
-        .prepare(`UPDATE alectio_jobs SET ${fields.map((f) => `${f} = @${f}`).join(', ')} WHERE id = @id`)
-        .run({ ...update, id });
-    if (update.result === undefined) {
-      this.call(set);
-      return;
+        .prepare(`UPDATE alectio_jobs SET ${fields.map((f) => `${f} = @${f}`).join(', ')} WHERE id = @id AND finished_at IS NULL`)
+        .run({ ...update, id }),
+    );
+  }
+
+  /**
+   * Writes the result's parts a few MiB per transaction, the event loop free between them, then
+   * ends the job in one last transaction (which drops the oldest results past the budget). Done
+   * again from the start if a lock interrupts it: the parts of an earlier try are deleted first.
+   */
+  async finish(id: string, end: JobEnd): Promise<boolean> {
+    const { result, ...fields } = end;
+    const parts = result ? storedParts(result) : [];
+    const incoming = result ? bytesOf(parts) : 0;
+    if (incoming > this.maxResultBytes) throw new JobResultTooLargeError(incoming, this.maxResultBytes);
+    const insert = this.db.prepare('INSERT INTO alectio_job_parts (job_id, n, part) VALUES (?, ?, ?)');
+    this.call(() => this.db.prepare('DELETE FROM alectio_job_parts WHERE job_id = ?').run(id));
+    for (let n = 0; n < parts.length;) {
+      if (n > 0) await yieldToEventLoop();
+      const from = n;
+      let chars = 0;
+      while (n < parts.length && (n === from || chars + parts[n].length <= CHARACTERS_PER_WRITE)) chars += parts[n++].length;
+      this.call(() =>
+        this.db
+          .transaction(() => {
+            for (let k = from; k < n; k++) insert.run(id, k, parts[k]);
+          })
+          .immediate(),
+      );
     }
-    const incoming = update.result === null ? 0 : Buffer.byteLength(update.result, 'utf8');
-    const { delta, dropped } = this.call(() =>
+    const ended = this.call(() =>
       this.db
         .transaction(() => {
-          const current = this.db.prepare('SELECT octet_length(result) AS bytes FROM alectio_jobs WHERE id = ?').get(id) as
-            { bytes: number | null } | undefined;
-          if (!current) return { delta: 0, dropped: 0 };
-          // The oldest results go first, before this one is written, so that it reuses their pages.
-          let total = this.resultBytes - (current.bytes ?? 0) + incoming;
-          let droppedBytes = 0;
+          const current = this.db.prepare('SELECT finished_at FROM alectio_jobs WHERE id = ?').get(id) as
+            { finished_at: string | null } | undefined;
+          if (!current || current.finished_at !== null) {
+            this.db.prepare('DELETE FROM alectio_job_parts WHERE job_id = ?').run(id);
+            return { ended: false, dropped: 0 };
+          }
+          // The oldest results go first, past the budget, so that their pages are reused.
+          let total = this.resultBytes + incoming;
+          let dropped = 0;
           let last: number | undefined;
           if (total > this.maxResultBytes) {
             const oldest = this.db
-              .prepare(
-                'SELECT seq, octet_length(result) AS bytes FROM alectio_jobs WHERE result IS NOT NULL AND id <> ? ORDER BY seq',
-              )
+              .prepare(`SELECT seq, ${ROW_BYTES} AS bytes FROM alectio_jobs WHERE ${HAS_RESULT} AND id <> ? ORDER BY seq`)
               .iterate(id) as IterableIterator<{ seq: number; bytes: number }>;
             for (const row of oldest) {
               total -= row.bytes;
-              droppedBytes += row.bytes;
+              dropped += row.bytes;
               last = row.seq;
               if (total <= this.maxResultBytes) break;
             }
           }
           if (last !== undefined) {
+            const older = `${HAS_RESULT} AND id <> @id AND seq <= @last`;
             this.db
-              .prepare('UPDATE alectio_jobs SET result = NULL, message = ? WHERE result IS NOT NULL AND id <> ? AND seq <= ?')
-              .run(RESULT_DROPPED_ON_DISK, id, last);
+              .prepare(`DELETE FROM alectio_job_parts WHERE job_id IN (SELECT id FROM alectio_jobs WHERE ${older})`)
+              .run({ id, last });
+            this.db
+              .prepare(
+                `UPDATE alectio_jobs SET result = NULL, result_parts = NULL, result_bytes = NULL, message = @message WHERE ${older}`,
+              )
+              .run({ id, last, message: RESULT_DROPPED_ON_DISK });
           }
-          set();
-          return { delta: incoming - (current.bytes ?? 0) - droppedBytes, dropped: droppedBytes };
+          const set = ENDED.filter((column) => fields[column] !== undefined);
+          this.db
+            .prepare(
+              `UPDATE alectio_jobs SET ${set.map((f) => `${f} = @${f}, `).join('')}result_parts = @parts, result_bytes = @bytes WHERE id = @id`,
+            )
+            .run({ ...fields, id, parts: result ? parts.length : null, bytes: result ? incoming : null });
+          return { ended: true, dropped };
         })
         .immediate(),
     );
-    this.resultBytes += delta;
-    if (dropped > 0 || (update.result === null && delta < 0)) this.reclaim();
+    if (ended.ended) this.resultBytes += incoming - ended.dropped;
+    if (ended.dropped > 0) this.reclaim();
+    return ended.ended;
   }
 
   async get(id: string): Promise<StoredJob | undefined> {
-    return this.call(
-      () => this.db.prepare(`SELECT ${selected(true)} FROM alectio_jobs WHERE id = ?`).get(id) as StoredJob | undefined,
+    const row = this.call(
+      () =>
+        this.db.prepare(`SELECT ${FIELDS}, result, result_parts, result_bytes FROM alectio_jobs WHERE id = ?`).get(id) as
+          JobRow | undefined,
     );
+    if (!row) return undefined;
+    const { result, result_parts, result_bytes, ...job } = row;
+    return { ...job, result: this.resultOf(id, result, result_parts, result_bytes) };
   }
 
   async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
     return this.call(() => {
       const jobs = this.db
-        .prepare(`SELECT ${selected(false)} FROM alectio_jobs ORDER BY seq DESC LIMIT ? OFFSET ?`)
+        .prepare(`SELECT ${FIELDS}, NULL AS result FROM alectio_jobs ORDER BY seq DESC LIMIT ? OFFSET ?`)
         .all(limit, offset) as StoredJob[];
       const { total } = this.db.prepare('SELECT COUNT(*) AS total FROM alectio_jobs').get() as { total: number };
       return { jobs, total };
@@ -217,6 +291,28 @@ export class SqliteJobStore implements JobStore {
           )
           .run({ message, at }).changes,
     );
+  }
+
+  /**
+   * A stored result: one text (a file written before results were kept in parts), or its rows of
+   * parts, read a few at a time as the reader asks for them.
+   */
+  private resultOf(id: string, text: string | null, count: number | null, bytes: number | null): JobResult | null {
+    if (text !== null) return resultOf([text]);
+    if (count === null) return null;
+    const page = this.db.prepare('SELECT part FROM alectio_job_parts WHERE job_id = ? AND n >= ? AND n < ? ORDER BY n');
+    const call = this.call.bind(this);
+    return {
+      bytes: bytes ?? 0,
+      async *parts() {
+        for (let n = 0; n < count; n += PARTS_PER_READ) {
+          if (n > 0) await yieldToEventLoop();
+          const rows = call(() => page.pluck().all(id, n, n + PARTS_PER_READ) as string[]);
+          if (rows.length !== Math.min(PARTS_PER_READ, count - n)) throw new Error(RESULT_GONE);
+          yield* rows;
+        }
+      },
+    };
   }
 
   async close(): Promise<void> {
@@ -262,8 +358,4 @@ export class SqliteJobStore implements JobStore {
     }, delayMs);
     this.reclaiming.unref();
   }
-}
-
-function selected(withResult: boolean): string {
-  return `id, kind, state, progress, message, created_at, started_at, finished_at, ${withResult ? 'result' : 'NULL AS result'}, error`;
 }

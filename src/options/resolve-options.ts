@@ -10,6 +10,7 @@ import type {
   AlectioModuleOptions,
   AlectioTask,
 } from '../interfaces/alectio-options.interface.js';
+import { DEFAULT_RESULT_BUDGET_BYTES } from '../jobs/job-store.interface.js';
 import { closest } from './closest-name.js';
 
 /** Injection token of the {@link ResolvedOptions}: every service reads its settings here, never the raw options. */
@@ -31,6 +32,8 @@ export interface ResolvedOptions {
   task: AlectioTask | null;
   checkpointName: RegExp | ((name: string) => boolean);
   jobsDatabase: string | undefined;
+  /** The job store's budget of result bytes. */
+  jobResultBytes: number;
   callback: Required<AlectioCallbackOptions> | undefined;
   shutdownGraceMs: number;
   distributed: ResolvedDistributedOptions | undefined;
@@ -67,6 +70,7 @@ const KNOWN: Record<'options' | 'callback' | 'distributed' | 'metrics', readonly
     'task',
     'checkpointName',
     'jobsDatabase',
+    'jobResultBytes',
     'callback',
     'shutdownGraceMs',
     'distributed',
@@ -112,6 +116,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     task,
     checkpointName,
     jobsDatabase,
+    jobResultBytes,
     callback,
     shutdownGraceMs,
     distributed,
@@ -142,6 +147,14 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
   if (jobsDatabase !== undefined && (typeof jobsDatabase !== 'string' || jobsDatabase === '')) {
     problems.push('jobsDatabase must be the path of an SQLite file');
   }
+  if (jobsDatabase !== undefined && distributed !== undefined) {
+    problems.push(
+      'jobsDatabase and distributed cannot be combined: in distributed mode jobs are kept in the pool\'s Redis, shared by every API process (see README, "Many machines")',
+    );
+  }
+  if (jobResultBytes !== undefined && !(Number.isSafeInteger(jobResultBytes) && jobResultBytes > 0)) {
+    problems.push(`jobResultBytes must be a positive number of bytes, got ${JSON.stringify(jobResultBytes)}`);
+  }
   if (callback !== undefined) problems.push(...callbackProblems(callback));
   if (shutdownGraceMs !== undefined && !(Number.isSafeInteger(shutdownGraceMs) && shutdownGraceMs >= 0)) {
     problems.push(`shutdownGraceMs must be a number of milliseconds, got ${JSON.stringify(shutdownGraceMs)}`);
@@ -163,6 +176,7 @@ export function resolveOptions(options: AlectioModuleOptions): ResolvedOptions {
     task: task ?? null,
     checkpointName: checkpointName ?? DEFAULTS.checkpointName,
     jobsDatabase,
+    jobResultBytes: jobResultBytes ?? DEFAULT_RESULT_BUDGET_BYTES,
     callback:
       callback && ({ ...DEFAULTS.callback, ...definedFields(callback, KNOWN.callback) } as Required<AlectioCallbackOptions>),
     shutdownGraceMs: shutdownGraceMs ?? DEFAULTS.shutdownGraceMs,

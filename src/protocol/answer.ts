@@ -30,36 +30,48 @@ export function mergeInferChunks(chunks: string[]): string[] {
   return parts;
 }
 
-/** A job's result as its record keeps it; throws a RangeError past V8's longest string. */
-export function jobResultText(parts: string[]): string {
-  return parts.join('');
+/** A job as `GET /jobs` and `DELETE /jobs/:id` show it: without `result`, `error` only where there is one. */
+export function jobJson(job: StoredJob): string {
+  const { result: _result, error, ...fields } = job;
+  const head = JSON.stringify(fields).slice(0, -1);
+  return `${head}${error !== null ? `,"error":${JSON.stringify(error)}` : ''}}`;
 }
 
-/** The job as `GET /jobs/:id` and the callback show it: `result` and `error` only where there is one. */
-export function jobJson(job: StoredJob, withResult = true): string {
+/**
+ * A job with its result, as parts: `{"status":200,"job":{...}}` for `GET /jobs/:id`, `{"job":{...}}`
+ * for the callback. The result's parts come from the store as they are read, never joined.
+ */
+export async function* jobWithResultParts(job: StoredJob, open: string): AsyncGenerator<string> {
   const { result, error, ...fields } = job;
   const head = JSON.stringify(fields).slice(0, -1);
-  const tail = [
-    withResult && result !== null ? `,"result":${result}` : '',
-    error !== null ? `,"error":${JSON.stringify(error)}` : '',
-  ];
-  return `${head}${tail.join('')}}`;
+  if (!result) {
+    yield `${open}${head}${error !== null ? `,"error":${JSON.stringify(error)}` : ''}}}`;
+    return;
+  }
+  yield `${open}${head},"result":`;
+  yield* result.parts();
+  yield `${error !== null ? `,"error":${JSON.stringify(error)}` : ''}}}`;
 }
 
-/** `GET /jobs/:id` (200) and `DELETE /jobs/:id` (202, without the result). */
-export function jobAnswer(job: StoredJob, status: 200 | 202): string {
-  return `{"status":${status},"job":${jobJson(job, status === 200)}}`;
+/** `GET /jobs/:id`: the job with its result. */
+export function jobAnswerParts(job: StoredJob): AsyncGenerator<string> {
+  return jobWithResultParts(job, '{"status":200,"job":');
+}
+
+/** `DELETE /jobs/:id` (202): the job without its result. */
+export function cancelAnswer(job: StoredJob): string {
+  return `{"status":202,"job":${jobJson(job)}}`;
 }
 
 /** `GET /jobs`: newest first, without results. */
 export function jobListAnswer(jobs: StoredJob[], total: number, limit: number, offset: number): string {
-  const list = jobs.map((job) => jobJson(job, false)).join(',');
+  const list = jobs.map((job) => jobJson(job)).join(',');
   return `{"status":200,"jobs":[${list}],"total":${total},"limit":${limit},"offset":${offset}}`;
 }
 
-/** The callback's body: the job as `GET /jobs/:id` shows it. */
-export function callbackBody(job: StoredJob): string {
-  return `{"job":${jobJson(job)}}`;
+/** The callback's body, as parts: the job as `GET /jobs/:id` shows it. */
+export function callbackParts(job: StoredJob): AsyncGenerator<string> {
+  return jobWithResultParts(job, '{"job":');
 }
 
 /** A call answered in job mode. */

@@ -53,7 +53,8 @@ const poolApiProvider: Provider = {
     local: LocalTrainingSlot,
     metrics: AlectioMetrics | null,
     tracer: AlectioTracer | null,
-  ): PoolApi | null => (config.role === 'api' ? new PoolApi(config.distributed!, local, metrics, tracer) : null),
+  ): PoolApi | null =>
+    config.role === 'api' ? new PoolApi(config.distributed!, config.jobResultBytes, local, metrics, tracer) : null,
   inject: [ALECTIO_CONFIG, LocalTrainingSlot, ALECTIO_METRICS, ALECTIO_TRACER],
 };
 
@@ -72,14 +73,17 @@ const trainingSlotProvider: Provider = {
 };
 
 /**
- * Where jobs are recorded: SQLite when `jobsDatabase` is set, memory otherwise. A pool's worker
- * records none (its API process does), and must not mark the API's jobs interrupted.
+ * Where jobs are recorded: in a pool, its Redis (shared by every API process); else SQLite when
+ * `jobsDatabase` is set, memory otherwise. A pool's worker records none (an empty memory store).
  */
 const jobStoreProvider: Provider = {
   provide: JOB_STORE,
-  useFactory: (config: ResolvedOptions): Promise<JobStore> | JobStore =>
-    config.jobsDatabase && config.role !== 'worker' ? SqliteJobStore.open(config.jobsDatabase) : new MemoryJobStore(),
-  inject: [ALECTIO_CONFIG],
+  useFactory: (config: ResolvedOptions, pool: PoolApi | null): Promise<JobStore> | JobStore =>
+    pool?.jobStore ??
+    (config.jobsDatabase
+      ? SqliteJobStore.open(config.jobsDatabase, { maxResultBytes: config.jobResultBytes })
+      : new MemoryJobStore(config.jobResultBytes)),
+  inject: [ALECTIO_CONFIG, POOL_API],
 };
 
 /**

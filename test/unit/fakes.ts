@@ -76,6 +76,11 @@ export class FakeExecutor implements WorkExecutor {
 /** The part of `JobService` that `CallService` uses. */
 export class FakeJobService {
   readonly settled: { unfinished: number; graceMs: number; deadline: number }[] = [];
+  handOvers = 0;
+
+  handOver(): void {
+    this.handOvers++;
+  }
 
   async settleAtShutdown(unfinished: number, graceMs: number, deadline: number): Promise<void> {
     this.settled.push({ unfinished, graceMs, deadline });
@@ -84,11 +89,12 @@ export class FakeJobService {
 
 /** The part of `CallbackNotifier` that `JobService` uses. */
 export class FakeCallbackNotifier {
-  readonly notified: StoredJob[] = [];
+  readonly notified: FlatJob[] = [];
   readonly settles: number[] = [];
+  readonly enabled = true;
 
-  notify(job: StoredJob): void {
-    this.notified.push(structuredClone(job));
+  notify(_id: string, read: () => Promise<StoredJob>): void {
+    void flat(read()).then((job) => this.notified.push(job));
   }
 
   async settle(ms: number): Promise<void> {
@@ -141,11 +147,9 @@ export class FakePoolLink {
 
   constructor(readonly config: PoolConfig = POOL_CONFIG) {}
 
-  async takeResult(id: string): Promise<string | null> {
+  async readResult(id: string): Promise<string | null> {
     this.taken.push(id);
-    const json = this.results.get(id) ?? null;
-    this.results.delete(id);
-    return json;
+    return this.results.get(id) ?? null;
   }
 
   async hasResult(id: string): Promise<boolean> {
@@ -168,4 +172,15 @@ export class FakePoolLink {
     if (error instanceof HttpException) return error;
     return new ServiceUnavailableException(`redis failed: ${(error as Error).message}`);
   }
+}
+
+/** A job as the wire shows it: its result's parts joined. */
+export type FlatJob = Omit<StoredJob, 'result'> & { result: string | null };
+
+export async function flat(job: Promise<StoredJob | undefined> | StoredJob): Promise<FlatJob> {
+  const { result, ...fields } = (await job)!;
+  if (!result) return { ...fields, result: null };
+  let text = '';
+  for await (const part of result.parts()) text += part;
+  return { ...fields, result: text };
 }

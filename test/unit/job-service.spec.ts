@@ -3,22 +3,26 @@ import { ConflictException, Logger, NotFoundException, ServiceUnavailableExcepti
 
 import { RunSupervisor } from '../../src/execution/run.supervisor.js';
 import type { CallbackNotifier } from '../../src/jobs/callback.notifier.js';
-import type { JobUpdate, StoredJob } from '../../src/jobs/job.model.js';
+import type { JobEnd, JobUpdate, StoredJob } from '../../src/jobs/job.model.js';
 import { JobService } from '../../src/jobs/job.service.js';
 import { MemoryJobStore } from '../../src/jobs/memory.job-store.js';
-import { FakeCallbackNotifier, FakeExecutor, RecordingLogger, turn, until } from './fakes.js';
+import { FakeCallbackNotifier, FakeExecutor, flat, RecordingLogger, turn, until } from './fakes.js';
 
 const payload = { ckpt_file: 'ckpt.pt', labeled: [0, 1], unlabeled: [2, 3] } as never;
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 /** A memory store whose updates fail when `refuses(update)` says so, as a full disk would. */
 class FailingStore extends MemoryJobStore {
-  constructor(private readonly refuses: (update: JobUpdate) => boolean) {
+  constructor(private readonly refuses: (update: JobUpdate | JobEnd) => boolean) {
     super();
   }
   override async update(id: string, update: JobUpdate): Promise<void> {
     if (this.refuses(update)) throw new Error('SQLITE_FULL: database or disk is full');
     return super.update(id, update);
+  }
+  override async finish(id: string, end: JobEnd): Promise<boolean> {
+    if (this.refuses(end)) throw new Error('SQLITE_FULL: database or disk is full');
+    return super.finish(id, end);
   }
 }
 
@@ -63,18 +67,18 @@ describe('JobService', () => {
     await until(() => executor.calls.length === 1);
     expect(executor.calls[0].kind).toBe('test');
     expect(executor.calls[0].payload).toBe(payload);
-    const running = await service.get(job.id);
+    const running = await flat(service.get(job.id));
     expect(running.state).toBe('running');
     expect(running.started_at).toMatch(ISO);
 
     executor.calls[0].context.progress(0.5, 'half the test set');
     await turn();
-    expect(await service.get(job.id)).toMatchObject({ state: 'running', progress: 0.5, message: 'half the test set' });
+    expect(await flat(service.get(job.id))).toMatchObject({ state: 'running', progress: 0.5, message: 'half the test set' });
     expect(release.calls).toBe(0);
 
     executor.calls[0].resolve(['{"predictions":{"2":1},', '"labels":{"2":0}}']);
     await until(() => callback.notified.length === 1);
-    const done = await service.get(job.id);
+    const done = await flat(service.get(job.id));
     expect(done).toMatchObject({
       id: job.id,
       state: 'succeeded',
@@ -94,7 +98,7 @@ describe('JobService', () => {
     await until(() => callback.notified.length === 1);
     for (let i = 0; i < 20; i++) await turn();
     expect(callback.notified).toHaveLength(1);
-    expect(callback.notified[0]).toEqual(await service.get(job.id));
+    expect(callback.notified[0]).toEqual(await flat(service.get(job.id)));
     expect(callback.notified[0].state).toBe('succeeded');
   });
 
@@ -105,7 +109,7 @@ describe('JobService', () => {
     await until(() => executor.calls.length === 1);
     executor.calls[0].reject(new ConflictException('checkpoint "ckpt.pt" is locked by another process'));
     await until(() => callback.notified.length === 1);
-    expect(await service.get(job.id)).toMatchObject({
+    expect(await flat(service.get(job.id))).toMatchObject({
       state: 'failed',
       error: 'checkpoint "ckpt.pt" is locked by another process',
       result: null,
@@ -120,7 +124,7 @@ describe('JobService', () => {
     await until(() => executor.calls.length === 1);
     executor.calls[0].reject(new Error('ENOENT: /secret/path/weights.bin'));
     await until(() => callback.notified.length === 1);
-    expect((await service.get(job.id)).error).toBe('internal error in nestjs-alectio (the server log has the details)');
+    expect((await flat(service.get(job.id))).error).toBe('internal error in nestjs-alectio (the server log has the details)');
   });
 
   it('cancels a job: its signal aborted, the cancel recorded, then cancelled once the method returns', async () => {
@@ -136,7 +140,7 @@ describe('JobService', () => {
     expect(answer).toMatchObject({ id: job.id, message: 'cancelling: the method was asked to stop' });
 
     await until(() => callback.notified.length === 1);
-    expect(await service.get(job.id)).toMatchObject({ state: 'cancelled', message: 'cancelled', error: null });
+    expect(await flat(service.get(job.id))).toMatchObject({ state: 'cancelled', message: 'cancelled', error: null });
     expect(callback.notified[0].state).toBe('cancelled');
     expect(release.calls).toBe(1);
   });
@@ -148,7 +152,7 @@ describe('JobService', () => {
     await service.cancel(job.id);
     executor.calls[0].resolve(['{}']);
     await until(() => callback.notified.length === 1);
-    expect(await service.get(job.id)).toMatchObject({
+    expect(await flat(service.get(job.id))).toMatchObject({
       state: 'cancelled',
       message: 'cancelled; the method returned',
       result: null,
@@ -194,7 +198,7 @@ describe('JobService', () => {
     await until(() => executor.calls.length === 1);
     executor.calls[0].resolve(['{"outputs":{"2":{"prediction":1}}}']);
     await until(() => callback.notified.length === 1);
-    const end = await service.get(job.id);
+    const end = await flat(service.get(job.id));
     expect(end).toMatchObject({
       id: job.id,
       kind: 'infer',
@@ -214,22 +218,22 @@ describe('JobService', () => {
     await until(() => executor.calls.length === 1);
     executor.calls[0].reject(new ConflictException('the model is not loaded'));
     await until(() => callback.notified.length === 1);
-    expect(await service.get(job.id)).toMatchObject({ state: 'failed', error: 'the model is not loaded' });
+    expect(await flat(service.get(job.id))).toMatchObject({ state: 'failed', error: 'the model is not loaded' });
   });
 
   it('records the end without its result when only the result does not fit', async () => {
-    const store = new FailingStore((update) => typeof update.result === 'string');
+    const store = new FailingStore((update) => Array.isArray((update as JobEnd).result));
     const { executor, callback, service } = setup(store);
     const job = await service.submit('infer', payload, counted());
     await until(() => executor.calls.length === 1);
     executor.calls[0].resolve(['{"outputs":{}}']);
     await until(() => callback.notified.length === 1);
-    expect(await store.get(job.id)).toMatchObject({
+    expect(await flat(store.get(job.id))).toMatchObject({
       state: 'failed',
       error: 'the result could not be recorded (see the server log)',
       result: null,
     });
-    expect(await service.get(job.id)).toEqual(await store.get(job.id));
+    expect(await flat(service.get(job.id))).toEqual(await flat(store.get(job.id)));
   });
 
   it('records the jobs still running at shutdown as failed, and waits for the callbacks', async () => {
@@ -239,7 +243,7 @@ describe('JobService', () => {
     const { unfinished } = await supervisor.stopAll('the server is shutting down', 0);
     expect(unfinished).toBe(1);
     await service.settleAtShutdown(unfinished, 0, Date.now());
-    expect(await service.get(job.id)).toMatchObject({
+    expect(await flat(service.get(job.id))).toMatchObject({
       state: 'failed',
       error: 'still running when the shutdown grace period of 0 ms ended',
     });

@@ -6,7 +6,7 @@ import { Logger, ServiceUnavailableException } from '@nestjs/common';
 import { RunSupervisor } from '../../src/execution/run.supervisor.js';
 import { createRunContext, PROGRESS_INTERVAL_MS } from '../../src/execution/run-context.js';
 import type { CallbackNotifier } from '../../src/jobs/callback.notifier.js';
-import type { StoredJob } from '../../src/jobs/job.model.js';
+import type { NewJob } from '../../src/jobs/job.model.js';
 import { JobService } from '../../src/jobs/job.service.js';
 import { MemoryJobStore } from '../../src/jobs/memory.job-store.js';
 import { resolveOptions } from '../../src/options/resolve-options.js';
@@ -41,7 +41,7 @@ describe('limits', () => {
   it('job.service: 40 overlapping submits leave at most 32 jobs in progress, the rest 503 with release called', async () => {
     Logger.overrideLogger(false);
     class IoStore extends MemoryJobStore {
-      override async create(job: StoredJob): Promise<void> {
+      override async create(job: NewJob): Promise<void> {
         await turn(); // a round trip to the database
         return super.create(job);
       }

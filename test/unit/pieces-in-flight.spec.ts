@@ -71,7 +71,7 @@ describe('PiecesInFlight', () => {
     it("rejects with the link's service error when taking the answer fails", async () => {
       const { link, inFlight, track } = setup();
       const piece = track('req-1-0');
-      link.takeResult = async () => {
+      link.readResult = async () => {
         throw new Error('Connection is closed.');
       };
       await inFlight.completed('req-1-0');

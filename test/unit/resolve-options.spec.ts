@@ -5,7 +5,7 @@ import type { AlectioModuleOptions } from '../../src/interfaces/alectio-options.
 import { resolveOptions } from '../../src/options/resolve-options.js';
 
 const KNOWN_OPTIONS =
-  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, callback, shutdownGraceMs, distributed, metrics, tracing';
+  'prefix, token, bodyLimit, poolSize, task, checkpointName, jobsDatabase, jobResultBytes, callback, shutdownGraceMs, distributed, metrics, tracing';
 const KNOWN_CALLBACK = 'url, secret, attempts, backoffMs, timeoutMs';
 const KNOWN_DISTRIBUTED = 'redis, role, queue, inferChunkSize, attempts, lockDurationMs, concurrency';
 const SECRET = 'a-secret-of-32-characters-long!!';
@@ -34,6 +34,7 @@ describe('resolveOptions', () => {
         task: null,
         checkpointName: /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/,
         jobsDatabase: undefined,
+        jobResultBytes: 256 * 1024 * 1024,
         callback: undefined,
         shutdownGraceMs: 10_000,
         distributed: undefined,
@@ -85,6 +86,16 @@ describe('resolveOptions', () => {
       });
     });
 
+    it('refuses jobsDatabase with distributed (jobs are in Redis then) and a jobResultBytes that is no positive integer', () => {
+      expect(() => resolveOptions({ jobsDatabase: '/tmp/jobs.db', distributed: { redis: 'redis://r:6379' } })).toThrow(
+        "AlectioModule options: jobsDatabase and distributed cannot be combined: in distributed mode jobs are kept in the pool's Redis",
+      );
+      for (const jobResultBytes of [0, -1, 1.5, '1mb'])
+        expect(() => resolveOptions({ jobResultBytes } as never)).toThrow(
+          `AlectioModule options: jobResultBytes must be a positive number of bytes, got ${JSON.stringify(jobResultBytes)}`,
+        );
+    });
+
     it('keeps what is given over the defaults', () => {
       const checkpointName = (name: string) => name.endsWith('.pt');
       const resolved = resolveOptions({
@@ -94,7 +105,7 @@ describe('resolveOptions', () => {
         poolSize: 7000,
         task: 'detection',
         checkpointName,
-        jobsDatabase: '/tmp/jobs.db',
+        jobResultBytes: 1024,
         callback: { url: 'http://platform.test', secret: SECRET, attempts: 2, backoffMs: 0, timeoutMs: 500 },
         shutdownGraceMs: 0,
         distributed: { redis: { host: 'r', port: 6380 }, role: 'worker', queue: 'exp_1', inferChunkSize: 5, attempts: 1 },
@@ -107,7 +118,8 @@ describe('resolveOptions', () => {
         poolSize: 7000,
         task: 'detection',
         checkpointName,
-        jobsDatabase: '/tmp/jobs.db',
+        jobsDatabase: undefined,
+        jobResultBytes: 1024,
         callback: { url: 'http://platform.test', secret: SECRET, attempts: 2, backoffMs: 0, timeoutMs: 500 },
         shutdownGraceMs: 0,
         distributed: {
@@ -287,6 +299,7 @@ describe('resolveOptions', () => {
       poolSize: undefined,
       checkpointName: undefined,
       jobsDatabase: undefined,
+      jobResultBytes: 256 * 1024 * 1024,
       callback: { url: 'https://platform.test', secret: SECRET, attempts: undefined, backoffMs: undefined, timeoutMs: undefined },
       shutdownGraceMs: undefined,
       distributed: {
@@ -308,6 +321,7 @@ describe('resolveOptions', () => {
       task: null,
       checkpointName: /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/,
       jobsDatabase: undefined,
+      jobResultBytes: 256 * 1024 * 1024,
       callback: { url: 'https://platform.test', secret: SECRET, attempts: 5, backoffMs: 1000, timeoutMs: 10_000 },
       shutdownGraceMs: 10_000,
       distributed: {
