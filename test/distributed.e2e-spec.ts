@@ -1,10 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 
 import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
+import { Pools, until } from './fixtures/pool.js';
 import { RedisServer } from './fixtures/redis.server.js';
 
 // Distributed mode through real HTTP, real worker processes and a real redis-server: the API
@@ -27,41 +28,19 @@ async function call(url: string, method: string, path: string) {
   return { status: response.status, body: (await response.json()) as any };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-interface Event {
-  event: string;
-  pid: number;
-  role: string;
-  ckpt_file?: string;
-  first?: number;
-  count?: number;
-}
-
 describe('distributed mode: an API process and workers on Redis', () => {
   let redis: { url: string; stop(): Promise<void> };
   let dir: string;
-  let queues = 0;
-  const processes: AppProcess[] = [];
+  let pools: Pools;
 
   beforeAll(async () => {
     buildSample();
     dir = mkdtempSync(join(tmpdir(), 'alectio-pool-'));
     redis = await RedisServer.shared();
+    pools = new Pools(dir, () => redis.url);
   }, 120_000);
   afterEach(async () => {
-    for (const member of processes.splice(0)) {
-      member.child.kill('SIGKILL');
-      await member.exited;
-    }
+    await pools.stopAll();
   });
   afterAll(async () => {
     await redis?.stop();
@@ -69,36 +48,8 @@ describe('distributed mode: an API process and workers on Redis', () => {
   });
 
   /** A pool on its own queue: `start('api')`, `start('worker')`, with a shared event log. */
-  function pool(env: Record<string, string> = {}, server: () => { url: string } = () => redis) {
-    const queue = `q${++queues}`;
-    const log = join(dir, `${queue}.log`);
-    const shared = { ALECTIO_QUEUE: queue, POOL_LOG: log, POOL_QUIET: '', ...env };
-    return {
-      log,
-      events: (): Event[] => {
-        try {
-          return readFileSync(log, 'utf8')
-            .trim()
-            .split('\n')
-            .filter(Boolean)
-            .map((line) => JSON.parse(line));
-        } catch {
-          return [];
-        }
-      },
-      start: async (role: 'api' | 'worker' | 'alone', extra: Record<string, string> = {}) => {
-        const redisEnv: Record<string, string> = role === 'alone' ? {} : { ALECTIO_REDIS_URL: server().url };
-        const member = new AppProcess(
-          'pool-member',
-          role,
-          { ...shared, ...redisEnv, ...extra },
-          role === 'worker' ? 0 : await freePort(),
-        );
-        processes.push(member);
-        return member.ready();
-      },
-    };
-  }
+  const pool = (env: Record<string, string> = {}, server: () => { url: string } = () => redis) =>
+    pools.pool(env, () => server().url);
 
   it('answers a chunked /infer with the same bytes as in-process, the chunks spread over two workers', async () => {
     // 20 ms per chunk: enough that one worker cannot take all 25 before the other asks.
@@ -255,7 +206,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
       new AppProcess('sample', 'worker', pooled),
       new AppProcess('sample', 'alone', env('alone'), await freePort()),
     ];
-    processes.push(...members);
+    pools.track(...members);
     const [api, first, second, alone] = await Promise.all(members.map((member) => member.ready()));
 
     expect((await post(api.url, '/train', { labeled: range(300), ckpt_file: 'ckpt_0' })).status).toBe(200);
