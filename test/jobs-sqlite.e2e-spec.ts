@@ -123,6 +123,40 @@ describe('the SQLite job store', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('serves the results of a file written before results were kept in parts, and records new ones beside them', async () => {
+    const file = join(dir, 'older.sqlite');
+    const old = new Database(file);
+    // The schema and a finished job as the previous version wrote them: the result one text.
+    old.exec(`CREATE TABLE alectio_jobs (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, state TEXT NOT NULL,
+      progress REAL NOT NULL, message TEXT, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
+      result TEXT, error TEXT)`);
+    old
+      .prepare(
+        `INSERT INTO alectio_jobs (id, kind, state, progress, message, created_at, started_at, finished_at, result, error)
+         VALUES ('old-job', 'infer', 'succeeded', 1, NULL, '2026-11-01T10:00:00.000Z', '2026-11-01T10:00:01.000Z',
+                 '2026-11-01T10:00:02.000Z', '{"outputs":{"3":[0.5,0.5]}}', NULL)`,
+      )
+      .run();
+    old.close();
+    const started = await appWithStore(file, {});
+    app = started.app;
+    const read = await request(started.url).get('/jobs/old-job').expect(200);
+    expect(read.text).toBe(
+      '{"status":200,"job":{"id":"old-job","kind":"infer","state":"succeeded","progress":1,"message":null,' +
+        '"created_at":"2026-11-01T10:00:00.000Z","started_at":"2026-11-01T10:00:01.000Z","finished_at":"2026-11-01T10:00:02.000Z",' +
+        '"result":{"outputs":{"3":[0.5,0.5]}}}}',
+    );
+    const accepted = await request(started.url)
+      .post('/infer')
+      .set(ASYNC)
+      .send({ unlabeled: [1, 2], ckpt_file: 'c' })
+      .expect(202);
+    const job = await waitForJob(started.url, accepted.body.status_url, finished);
+    expect(Object.keys(job.result.outputs)).toEqual(['1', '2']);
+    expect((await request(started.url).get('/jobs').expect(200)).body.total).toBe(2);
+  });
+
   describe('its size', () => {
     it('keeps results within its byte budget, dropping the oldest first, and gives their space back to the file system', async () => {
       const file = join(dir, 'budget.sqlite');

@@ -262,6 +262,13 @@ describe('many API processes behind a balancer, one pool, the jobs in Redis', ()
       const end = await ended(store.url, accepted.body.job_id);
       expect(end.body.job.state).toBe('succeeded');
       expect(end.text.endsWith(`,"result":${asJobResult(sync.text)}}}`)).toBe(true);
+      // A client that leaves mid-answer: the server stops reading the result and serves on.
+      const leaving = new AbortController();
+      const partial = await fetch(`${store.url}/jobs/${accepted.body.job_id}`, { signal: leaving.signal });
+      expect((await partial.body!.getReader().read()).done).toBe(false);
+      leaving.abort();
+      expect((await send(store.url, 'GET', '/health')).status).toBe(200);
+      expect((await send(store.url, 'GET', `/jobs/${accepted.body.job_id}`)).text).toBe(end.text);
     }
   });
 

@@ -30,7 +30,7 @@ export const RESULT_DROPPED_IN_REDIS = "result dropped to keep the pool's Redis 
 /** A job taken over this many times (every process that ran it died) is given up. */
 const MAX_TAKEOVERS = 5;
 /** Parts pushed per command, at most this many characters: a few ms of the event loop each. */
-const CHARACTERS_PER_WRITE = 4 << 20;
+const CHARACTERS_PER_WRITE = 1 << 20;
 const PARTS_PER_READ = 8;
 /** A result being written expires if its writer dies before it ends the job. */
 const PENDING_RESULT_TTL_MS = 3600_000;
@@ -225,7 +225,7 @@ export class RedisJobStore implements SharedJobStore {
   async finish(id: string, end: JobEnd, callbackDue = false): Promise<boolean> {
     const { result, ...fields } = end;
     const parts = result ? storedParts(result) : [];
-    const bytes = result ? bytesOf(parts) : -1;
+    const bytes = result ? await bytesOf(parts) : -1;
     if (bytes > this.budget) throw new JobResultTooLargeError(bytes, this.budget);
     // The parts go to a list of this write's own, a few MiB per command, the event loop free
     // between them; the end renames it into place, or drops it if the job had ended meanwhile.
@@ -349,7 +349,6 @@ export class RedisJobStore implements SharedJobStore {
     const key = `${this.jobKey(id)}:result`;
     const read = (from: number): Promise<string[]> => this.run(() => this.redis.lrange(key, from, from + PARTS_PER_READ - 1));
     return {
-      bytes: Number(hash.result_bytes),
       async *parts() {
         for (let n = 0; n < count; n += PARTS_PER_READ) {
           const rows = await read(n);

@@ -1,3 +1,5 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+
 import type { JobRecord, JobState } from '../interfaces/alectio-job.interface.js';
 
 export type { JobState };
@@ -9,8 +11,6 @@ export const FINISHED_STATES: readonly JobState[] = ['succeeded', 'failed', 'can
  * string, which a result may be too large for, and never all at once, so that serving it streams.
  */
 export interface JobResult {
-  /** Its size as stored, in UTF-8 bytes. */
-  bytes: number;
   /** Its JSON, a part at a time; throws if the store lost it meanwhile (dropped to keep its budget). */
   parts(): AsyncIterable<string>;
 }
@@ -56,19 +56,41 @@ export function storedParts(parts: readonly string[]): string[] {
   return out;
 }
 
-/** UTF-8 bytes of parts, measured without joining them. */
-export function bytesOf(parts: readonly string[]): number {
+/**
+ * Characters handled between two turns of the event loop when a result is measured or read from
+ * memory: an async generator over parts in memory runs on microtasks alone, so a result of
+ * hundreds of MB would otherwise be signed or sent in one turn.
+ */
+const CHARACTERS_PER_TURN = 4 << 20;
+
+/** UTF-8 bytes of parts, measured without joining them, the event loop free every few MiB. */
+export async function bytesOf(parts: readonly string[]): Promise<number> {
   let bytes = 0;
-  for (const part of parts) bytes += Buffer.byteLength(part, 'utf8');
+  let since = 0;
+  for (const part of parts) {
+    bytes += Buffer.byteLength(part, 'utf8');
+    since += part.length;
+    if (since >= CHARACTERS_PER_TURN) {
+      since = 0;
+      await yieldToEventLoop();
+    }
+  }
   return bytes;
 }
 
-/** A result held in memory, read back as it was given. */
-export function resultOf(parts: readonly string[], bytes = bytesOf(parts)): JobResult {
+/** A result held in memory, read back as it was given, the event loop free every few MiB. */
+export function resultOf(parts: readonly string[]): JobResult {
   return {
-    bytes,
     async *parts() {
-      yield* parts;
+      let since = 0;
+      for (const part of parts) {
+        yield part;
+        since += part.length;
+        if (since >= CHARACTERS_PER_TURN) {
+          since = 0;
+          await yieldToEventLoop();
+        }
+      }
     },
   };
 }

@@ -48,7 +48,7 @@ export class MemoryJobStore implements JobStore {
     const { result, ...fields } = end;
     if (result) {
       const parts = storedParts(result);
-      const bytes = bytesOf(parts);
+      const bytes = await bytesOf(parts);
       if (bytes > this.budget) throw new JobResultTooLargeError(bytes, this.budget);
       this.resultBytes += bytes;
       for (const old of this.jobs.values()) {
@@ -68,7 +68,7 @@ export class MemoryJobStore implements JobStore {
   async get(id: string): Promise<StoredJob | undefined> {
     const entry = this.jobs.get(id);
     if (!entry) return undefined;
-    return { ...entry.job, result: entry.parts && resultOf(entry.parts, entry.bytes) };
+    return { ...entry.job, result: entry.parts && resultOf(entry.parts) };
   }
 
   async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {

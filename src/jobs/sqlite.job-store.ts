@@ -44,10 +44,10 @@ const FIELDS = 'id, kind, state, progress, message, created_at, started_at, fini
 const HAS_RESULT = '(result IS NOT NULL OR result_parts IS NOT NULL)';
 const ROW_BYTES = 'COALESCE(result_bytes, octet_length(result), 0)';
 const STORED_BYTES = `COALESCE(SUM(${ROW_BYTES}), 0)`;
-/** A transaction writes parts of this many characters at most: a few ms each. */
-const CHARACTERS_PER_WRITE = 4 << 20;
+/** A transaction writes parts of this many characters at most (and one part, however long): a few ms each. */
+const CHARACTERS_PER_WRITE = 1 << 20;
 /** Parts read per step while a result is served. */
-const PARTS_PER_READ = 8;
+const PARTS_PER_READ = 4;
 const RESULT_GONE = 'the result was dropped while it was being read (the job store keeps its byte budget)';
 
 type JobRow = Omit<StoredJob, 'result'> & { result: string | null; result_parts: number | null; result_bytes: number | null };
@@ -193,7 +193,7 @@ export class SqliteJobStore implements JobStore {
   async finish(id: string, end: JobEnd): Promise<boolean> {
     const { result, ...fields } = end;
     const parts = result ? storedParts(result) : [];
-    const incoming = result ? bytesOf(parts) : 0;
+    const incoming = result ? await bytesOf(parts) : 0;
     if (incoming > this.maxResultBytes) throw new JobResultTooLargeError(incoming, this.maxResultBytes);
     const insert = this.db.prepare('INSERT INTO alectio_job_parts (job_id, n, part) VALUES (?, ?, ?)');
     this.call(() => this.db.prepare('DELETE FROM alectio_job_parts WHERE job_id = ?').run(id));
@@ -267,8 +267,8 @@ export class SqliteJobStore implements JobStore {
           JobRow | undefined,
     );
     if (!row) return undefined;
-    const { result, result_parts, result_bytes, ...job } = row;
-    return { ...job, result: this.resultOf(id, result, result_parts, result_bytes) };
+    const { result, result_parts, result_bytes: _bytes, ...job } = row;
+    return { ...job, result: this.resultOf(id, result, result_parts) };
   }
 
   async list({ limit, offset }: { limit: number; offset: number }): Promise<{ jobs: StoredJob[]; total: number }> {
@@ -297,13 +297,12 @@ export class SqliteJobStore implements JobStore {
    * A stored result: one text (a file written before results were kept in parts), or its rows of
    * parts, read a few at a time as the reader asks for them.
    */
-  private resultOf(id: string, text: string | null, count: number | null, bytes: number | null): JobResult | null {
+  private resultOf(id: string, text: string | null, count: number | null): JobResult | null {
     if (text !== null) return resultOf([text]);
     if (count === null) return null;
     const page = this.db.prepare('SELECT part FROM alectio_job_parts WHERE job_id = ? AND n >= ? AND n < ? ORDER BY n');
     const call = this.call.bind(this);
     return {
-      bytes: bytes ?? 0,
       async *parts() {
         for (let n = 0; n < count; n += PARTS_PER_READ) {
           if (n > 0) await yieldToEventLoop();
