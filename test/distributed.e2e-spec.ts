@@ -245,7 +245,9 @@ describe('distributed mode: an API process and workers on Redis', () => {
     const api = await start('api');
     const answer = await post(api.url, '/test', { ckpt_file: 'ckpt_0' });
     expect(answer.status).toBe(503);
-    expect(JSON.parse(answer.text).message).toMatch(/^no worker is taking work from the queue "q\d+" on 127\.0\.0\.1:\d+/);
+    expect(JSON.parse(answer.text).message).toMatch(
+      /^no worker is taking work from the queue "q\d+-[0-9a-f]+" on 127\.0\.0\.1:\d+/,
+    );
   });
 
   it('answers 503, not a hang, when every worker of the pool is gone while a request waits', async () => {
@@ -257,7 +259,7 @@ describe('distributed mode: an API process and workers on Redis', () => {
     const answer = await waiting;
     expect(answer.status).toBe(503);
     expect(JSON.parse(answer.text).message).toMatch(
-      /^no worker has been taking work from the queue "q\d+" on 127\.0\.0\.1:\d+ for \d+ s while this request waited/,
+      /^no worker has been taking work from the queue "q\d+-[0-9a-f]+" on 127\.0\.0\.1:\d+ for \d+ s while this request waited/,
     );
   });
 

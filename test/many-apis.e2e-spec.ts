@@ -246,6 +246,42 @@ describe('many API processes behind a balancer, one pool, the jobs in Redis', ()
     expect(callbacks.of(evicted)).toHaveLength(1);
   });
 
+  it('cancels a job asked through the other process while its owner is dead: the one taking it over stops its pieces', async () => {
+    const { pool, accepting, other } = await killable({ POOL_TRAIN_MS: '30000' });
+    const accepted = await send(accepting.url, 'POST', '/train', { labeled: range(5), ckpt_file: 'ckpt_8' }, ASYNC);
+    const id: string = accepted.body.job_id;
+    await until('the training to start', () => pool.events().some((e) => e.event === 'train'));
+    await kill(accepting);
+    // Before its lease lapses: nobody runs the job to hear the cancel; it is kept on the job.
+    expect((await send(other.url, 'DELETE', `/jobs/${id}`)).status).toBe(202);
+    const end = await ended(other.url, id);
+    expect(end.body.job).toMatchObject({ state: 'cancelled' });
+    await until('the worker to stop the training', () => pool.events().some((e) => e.event === 'train-aborted'));
+    expect((await send(other.url, 'POST', '/train', { labeled: [1], ckpt_file: 'ckpt_9' }, ASYNC)).status).toBe(202);
+  });
+
+  it('waits out a frozen Redis during a job (a synchronous call gets its 503), then ends the job with its whole result', async () => {
+    const own = await RedisServer.start();
+    try {
+      const pool = pools.pool({ ALECTIO_INFER_CHUNK: '500', POOL_MICROS_PER_INDEX: '1000' }, () => own.url);
+      const [api] = await Promise.all([pool.start('api'), pool.start('worker')]);
+      const body = { unlabeled: range(5_000), ckpt_file: 'ckpt_0' };
+      const accepted = await send(api.url, 'POST', '/infer', body, ASYNC);
+      await until('a chunk to be done', () => pool.events().some((e) => e.event === 'infer'));
+      const sync = send(api.url, 'POST', '/infer', { unlabeled: range(10), ckpt_file: 'ckpt_0' });
+      own.freeze();
+      // Past the watchdog's verdict (two unanswered PINGs of 5 s): a call waiting on the pool is answered 503.
+      expect((await sync).status).toBe(503);
+      own.thaw();
+      const end = await ended(api.url, accepted.body.job_id);
+      expect(end.body.job.state).toBe('succeeded');
+      expect(Object.keys(end.body.job.result.outputs)).toHaveLength(5_000);
+    } finally {
+      await pools.stopAll();
+      await own.stop();
+    }
+  }, 90_000);
+
   it('records a 200,000-output result and serves it back identical to the synchronous answer, in every store', async () => {
     const body = { unlabeled: range(200_000, 3).reverse(), ckpt_file: 'ckpt_0' };
     const pool = pools.pool({ ALECTIO_INFER_CHUNK: '10000' });

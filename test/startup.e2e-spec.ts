@@ -83,15 +83,28 @@ describe('start-up, options and roles', () => {
       const app = (options) => { class App {} Module({ imports: [AlectioModule.forRoot({ distributed, ...options })] })(App); return App; };
     `;
 
-    it('lets the process exit when NestFactory.create() fails after the pool connected (a bad jobsDatabase)', async () => {
+    // Nothing connects while providers are built (1bb37fb: connections no one could close); an init
+    // that fails after the pool connected leaves an app whose close() closes every connection.
+    it("lets the process exit once the app is closed after its init failed with the pool connected (the app's own provider)", async () => {
       const { exitedByItself, output } = await runScript(
         built,
         `${preamble('review-fail')}
-        await NestFactory.create(app({ jobsDatabase: '/etc/passwd/sub/jobs.db' }), { logger: false, abortOnError: false })
-          .catch((error) => console.log('start-up failed:', error.message));`,
+        const { Injectable } = await import('@nestjs/common');
+        const { Train, Test: TestMethod, Infer } = await import('./dist/src/index.js');
+        class Model { train() {} test() { return { predictions: {}, labels: {} }; } infer() { return { outputs: {} }; } }
+        Injectable()(Model);
+        for (const [tag, name] of [[Train, 'train'], [TestMethod, 'test'], [Infer, 'infer']])
+          tag()(Model.prototype, name, Object.getOwnPropertyDescriptor(Model.prototype, name));
+        // The app's own module is initialized after the library's: its failing provider comes once the pool is connected.
+        class Failing { onModuleInit() { throw new Error('the model file is missing'); } }
+        class Failed {}
+        Module({ imports: [AlectioModule.forRoot({ distributed })], providers: [Model, Failing] })(Failed);
+        const failed = await NestFactory.create(Failed, { logger: false, abortOnError: false });
+        await failed.init().catch((error) => console.log('start-up failed:', error.message));
+        await failed.close();`,
         8000,
       );
-      expect(output).toMatch(/start-up failed:.*ENOTDIR/);
+      expect(output).toMatch(/start-up failed: the model file is missing/);
       expect(exitedByItself).toBe(true); // 1bb37fb: the Redis connections it opened keep the process alive, and no one can close them
     }, 20_000);
 

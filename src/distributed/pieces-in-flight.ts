@@ -25,6 +25,14 @@ export interface Piece {
   reject(error: Error, outcome?: PieceOutcome | null): void;
 }
 
+type TrackedPiece = Piece & {
+  report(message?: string): void;
+  kind: string;
+  starts: number;
+  /** A job's: it waits out a Redis outage (its answer stays in Redis), where a call's client would not. */
+  patient: boolean;
+};
+
 /** How a piece ended, as the metrics count it. */
 export type PieceOutcome = 'completed' | 'failed' | 'cancelled' | 'lost';
 
@@ -34,7 +42,7 @@ export type PieceOutcome = 'completed' | 'failed' | 'cancelled' | 'lost';
  * Every API process hears every event; only the one waiting for a piece takes its answer.
  */
 export class PiecesInFlight implements PoolLinkListener {
-  private readonly pieces = new Map<string, Piece & { report(message?: string): void; kind: string; starts: number }>();
+  private readonly pieces = new Map<string, TrackedPiece>();
   /** Pieces given up while Redis was away: stopped on the workers once it is back. */
   private readonly orphans = new Set<string>();
   private noWorkersSince?: number;
@@ -45,14 +53,15 @@ export class PiecesInFlight implements PoolLinkListener {
   ) {}
 
   /** Starts waiting for a piece of a `kind` call; `report` is called as its progress changes. */
-  track(id: string, kind: string, label: string, attempts: number, report: (message?: string) => void): Piece {
+  track(id: string, kind: string, label: string, attempts: number, report: (message?: string) => void, patient = false): Piece {
     let resolve!: (json: string) => void;
     let reject!: (error: Error) => void;
     const done = new Promise<string>((ok, fail) => ((resolve = ok), (reject = fail)));
     done.catch(() => undefined); // rejections are read through Promise.all; the rest are expected
-    const piece: Piece & { report(message?: string): void; kind: string; starts: number } = {
+    const piece: TrackedPiece = {
       id,
       kind,
+      patient,
       starts: 0,
       label,
       attempts,
@@ -126,10 +135,13 @@ export class PiecesInFlight implements PoolLinkListener {
     }
   }
 
-  /** No answer of a waiting piece can reach this process now: 503, and the work is stopped once Redis is back. */
+  /**
+   * No answer of a waiting piece can reach this process now: 503, and the work is stopped once
+   * Redis is back. Not a job's pieces: their answers wait in Redis, and the job waits for it.
+   */
   lost(): void {
     for (const piece of this.pieces.values()) {
-      if (piece.settled) continue;
+      if (piece.settled || piece.patient) continue;
       this.orphans.add(piece.id);
       piece.reject(new ServiceUnavailableException(REDIS_LOST(this.link.config.where)), 'lost');
     }
@@ -173,9 +185,13 @@ export class PiecesInFlight implements PoolLinkListener {
   private async settleVanished(): Promise<void> {
     const lost: string[] = [];
     for (const piece of [...this.pieces.values()]) {
-      if (piece.settled || !piece.queued || (await this.link.getPiece(piece.id))) continue;
-      // Gone from the queue: finished, with its answer under its key, or lost.
-      if (await this.link.hasResult(piece.id)) {
+      if (piece.settled || !piece.queued) continue;
+      const found = await this.link.pieceState(piece.id);
+      if (found.state === 'queued') continue;
+      // Failed for good (its event missed), finished (its answer under its key), or lost.
+      if (found.state === 'failed') {
+        this.failed(piece.id, found.reason);
+      } else if (found.state === 'answered') {
         await this.completed(piece.id);
       } else {
         piece.reject(new ServiceUnavailableException(REDIS_DATA_LOST(this.link.config.where, piece.label)), 'lost');

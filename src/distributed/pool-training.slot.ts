@@ -38,12 +38,13 @@ export class PoolTrainingSlot implements TrainingSlot {
     return claim?.value;
   }
 
-  adopt(value: string): Release {
+  adopt(value: string): Release & { keep(): void } {
     const claim = this.lock.adopt(value);
-    return () => {
+    const release = (): void => {
       claim.release();
       if (this.link.redis.status !== 'ready') this.unfreed.add(value);
     };
+    return Object.assign(release, { keep: () => claim.handOver() });
   }
 
   async enter(kind: HandlerKind, ckptFile: string): Promise<Release> {

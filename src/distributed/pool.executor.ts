@@ -53,7 +53,11 @@ export class PoolExecutor implements WorkExecutor {
     const attempts = kind === 'train' ? 1 : config.attempts;
     const report = (message?: string): void =>
       context.progress(pieces.reduce((sum, piece) => sum + piece.progress, 0) / pieces.length, message);
-    const pieces = data.map((_, i) => this.pieces.track(`${call}-${i}`, kind, this.label(kind, data, i), attempts, report));
+    // A job's pieces outlast a Redis outage: the job waits for Redis rather than fail on it.
+    const patient = options.id !== undefined;
+    const pieces = data.map((_, i) =>
+      this.pieces.track(`${call}-${i}`, kind, this.label(kind, data, i), attempts, report, patient),
+    );
     const ids = pieces.map((piece) => piece.id);
     // Listening before any await: an abort during one must still reach the pieces.
     const unsettled = (): string[] => pieces.filter((piece) => !piece.settled).map((piece) => piece.id);
@@ -67,6 +71,8 @@ export class PoolExecutor implements WorkExecutor {
       void this.link.cancel(unsettled(), String((context.signal.reason as Error)?.message ?? 'cancelled'));
     };
     context.signal.addEventListener('abort', onAbort, { once: true });
+    // A job taken over and cancelled at once: the pieces its first process queued are stopped.
+    if (options.resume && context.signal.aborted) onAbort();
     try {
       context.signal.throwIfAborted();
       this.link.assertReachable();
@@ -110,6 +116,12 @@ export class PoolExecutor implements WorkExecutor {
       for (const piece of pieces) this.pieces.forget(piece);
       if (!this.kept.has(call) && !handedOver()) void this.link.dropResults(ids);
     }
+  }
+
+  abandon<K extends HandlerKind>(id: string, kind: K, payload: PayloadOf<K>): void {
+    const count = kind === 'infer' ? this.chunks(payload as PayloadOf<'infer'>).length : 1;
+    const ids = Array.from({ length: count }, (_, i) => `${id}-${i}`);
+    void this.link.cancel(ids, 'its job was given up: its work was lost').then(() => this.link.dropResults(ids));
   }
 
   settled(id: string): void {

@@ -15,7 +15,7 @@ import {
   type StoredJob,
   storedParts,
 } from '../jobs/job.model.js';
-import { JobResultTooLargeError } from '../jobs/job-store.errors.js';
+import { JobResultTooLargeError, JobStoreAwayError } from '../jobs/job-store.errors.js';
 import type { JobWork, SharedJobStore, TakenJob } from '../jobs/job-store.interface.js';
 import type { PoolLink } from './pool.link.js';
 
@@ -80,14 +80,21 @@ return 1
 
 /**
  * KEYS: job, the result written (a list of parts, or a key that does not exist); ARGV: prefix, id,
- * owner, now, bytes (-1: no result), parts, budget, callback due ('1' or ''), dropped message,
- * then field/value pairs. Returns 1 if this ended the job.
+ * owner, now, bytes (-1: no result), parts, budget, callback due ('1' or ''), dropped message, the
+ * end's token, then field/value pairs. Returns 1 if this end ended the job (again 1 when the same
+ * end is written twice, its first reply lost), 0 if another end did, -2 if the job is no longer
+ * this process's (another took it over).
  */
 const FINISH = `
 local prefix, id = ARGV[1], ARGV[2]
-if redis.call('HGET', KEYS[1], 'finished_at') ~= 'null' or redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then
+if redis.call('HGET', KEYS[1], 'finished_at') ~= 'null' then
   redis.call('DEL', KEYS[2])
+  if redis.call('HGET', KEYS[1], 'end_token') == ARGV[10] then return 1 end
   return 0
+end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then
+  redis.call('DEL', KEYS[2])
+  return -2
 end
 local bytes = tonumber(ARGV[5])
 if bytes >= 0 then
@@ -110,7 +117,7 @@ if bytes >= 0 then
   redis.call('INCRBY', counter, bytes)
   redis.call('HSET', KEYS[1], 'result_bytes', bytes, 'result_parts', ARGV[6])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+redis.call('HSET', KEYS[1], 'end_token', ARGV[10], unpack(ARGV, 11))
 redis.call('ZADD', prefix .. ':jobs:finished', ARGV[4], id)
 redis.call('DEL', KEYS[1] .. ':work')
 if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'callback', 'due') else redis.call('SREM', prefix .. ':jobs:owned', id) end
@@ -119,11 +126,13 @@ return 1
 
 /**
  * ARGV: prefix, owner, limit. The jobs whose owner's lease has lapsed (it died, or lost Redis for
- * longer than its lease) become this process's; returns their ids.
+ * longer than its lease) become this process's, if its own lease holds; returns their ids. A job
+ * its owner handed over (a graceful stop) is not counted as taken over after a death.
  */
 const CLAIM = `
 local prefix, me = ARGV[1], ARGV[2]
 local taken = {}
+if redis.call('EXISTS', prefix .. ':jobs:owner:' .. me) == 0 then return taken end
 for _, id in ipairs(redis.call('SMEMBERS', prefix .. ':jobs:owned')) do
   if #taken >= tonumber(ARGV[3]) then break end
   local job = prefix .. ':job:' .. id
@@ -132,7 +141,8 @@ for _, id in ipairs(redis.call('SMEMBERS', prefix .. ':jobs:owned')) do
     redis.call('SREM', prefix .. ':jobs:owned', id)
   elseif owner ~= me and redis.call('EXISTS', prefix .. ':jobs:owner:' .. owner) == 0 then
     redis.call('HSET', job, 'owner', me)
-    redis.call('HINCRBY', job, 'takeovers', 1)
+    if redis.call('HGET', job, 'handed') == '1' then redis.call('HDEL', job, 'handed')
+    else redis.call('HINCRBY', job, 'takeovers', 1) end
     table.insert(taken, id)
   end
 end
@@ -147,6 +157,16 @@ redis.call('SREM', ARGV[1] .. ':jobs:owned', ARGV[2])
 return 1
 `;
 
+/** ARGV: prefix, owner. This process stops: its jobs are marked handed over, and its lease goes. */
+const HAND_OVER = `
+for _, id in ipairs(redis.call('SMEMBERS', ARGV[1] .. ':jobs:owned')) do
+  local job = ARGV[1] .. ':job:' .. id
+  if redis.call('HGET', job, 'owner') == ARGV[2] then redis.call('HSET', job, 'handed', '1') end
+end
+redis.call('DEL', ARGV[1] .. ':jobs:owner:' .. ARGV[2])
+return 1
+`;
+
 /** KEYS: job. A cancel asked of a job still running; 0 once it has ended. */
 const REQUEST_CANCEL = `
 if redis.call('HGET', KEYS[1], 'finished_at') ~= 'null' then return 0 end
@@ -155,6 +175,9 @@ return 1
 `;
 
 type Hash = Record<string, string>;
+
+/** The ids this store makes (randomUUID). */
+const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * Distributed mode's jobs, in the pool's Redis, shared by every API process: any of them answers
@@ -170,6 +193,8 @@ export class RedisJobStore implements SharedJobStore {
   readonly instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly prefix: string;
   private leaseTimer?: NodeJS.Timeout;
+  /** Each end's token, the same for its retries. */
+  private readonly endTokens = new WeakMap<JobEnd, string>();
   private subscriber?: Redis;
   private cancelListener?: (id: string) => void;
 
@@ -189,11 +214,12 @@ export class RedisJobStore implements SharedJobStore {
    * cancels asked through any process. Called once the pool's link is open.
    */
   open(subscriber: Redis): void {
-    const ttl = this.link.config.lockDurationMs;
-    const renew = (): void => void this.redis.set(this.leaseKey, '1', 'PX', ttl).catch(() => undefined);
+    const renew = (): void => void this.renewLease().catch(() => undefined);
     renew();
-    this.leaseTimer = setInterval(renew, Math.max(50, Math.floor(ttl / 3)));
+    this.leaseTimer = setInterval(renew, Math.max(50, Math.floor(this.link.config.lockDurationMs / 3)));
     this.leaseTimer.unref();
+    // Back from an outage longer than the lease: take it again at once, before claiming anything.
+    this.redis.on('ready', renew);
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, id: string) => this.cancelListener?.(id));
     subscriber.subscribe(this.cancelChannel).catch((error: Error) => this.logger.error(`cancels: ${error.message}`));
@@ -224,6 +250,9 @@ export class RedisJobStore implements SharedJobStore {
 
   async finish(id: string, end: JobEnd, callbackDue = false): Promise<boolean> {
     const { result, ...fields } = end;
+    // The same end written again (its first reply lost) is told apart from another process's.
+    let token = this.endTokens.get(end);
+    if (!token) this.endTokens.set(end, (token = randomUUID()));
     const parts = result ? storedParts(result) : [];
     const bytes = result ? await bytesOf(parts) : -1;
     if (bytes > this.budget) throw new JobResultTooLargeError(bytes, this.budget);
@@ -236,8 +265,17 @@ export class RedisJobStore implements SharedJobStore {
         const from = n;
         let chars = 0;
         while (n < parts.length && (n === from || chars + parts[n].length <= CHARACTERS_PER_WRITE)) chars += parts[n++].length;
-        await this.run(() => this.redis.rpush(pending, ...parts.slice(from, n)));
-        if (from === 0) await this.run(() => this.redis.pexpire(pending, PENDING_RESULT_TTL_MS));
+        const batch = parts.slice(from, n);
+        // With its lifetime from the first push: a writer that dies leaves nothing for ever.
+        await this.run<unknown>(() =>
+          from === 0
+            ? this.redis
+                .multi()
+                .rpush(pending, ...batch)
+                .pexpire(pending, PENDING_RESULT_TTL_MS)
+                .exec()
+            : this.redis.rpush(pending, ...batch),
+        );
       }
       if (result && parts.length === 0) await this.run(() => this.redis.rpush(pending, ''));
       const ended = await this.run(() =>
@@ -255,6 +293,7 @@ export class RedisJobStore implements SharedJobStore {
           this.budget,
           callbackDue ? '1' : '',
           JSON.stringify(RESULT_DROPPED_IN_REDIS),
+          token,
           ...pairs(fields),
         ),
       );
@@ -267,6 +306,8 @@ export class RedisJobStore implements SharedJobStore {
   }
 
   async get(id: string): Promise<StoredJob | undefined> {
+    // Only an id this store made: nothing else reaches a key (`<id>:result` is another job's list).
+    if (!JOB_ID.test(id)) return undefined;
     const hash = (await this.run(() => this.redis.hgetall(this.jobKey(id)))) as Hash;
     if (!hash.id) return undefined;
     return { ...recordOf(hash), result: this.resultOf(id, hash) };
@@ -294,7 +335,8 @@ export class RedisJobStore implements SharedJobStore {
   }
 
   async claimOrphans(limit: number): Promise<TakenJob[]> {
-    if (limit <= 0 || this.redis.status !== 'ready') return [];
+    if (limit <= 0 || this.redis.status !== 'ready' || !this.leaseTimer) return [];
+    await this.renewLease();
     const ids = (await this.run(() => this.redis.eval(CLAIM, 0, this.prefix, this.instance, limit))) as string[];
     const taken: TakenJob[] = [];
     for (const id of ids) {
@@ -318,7 +360,14 @@ export class RedisJobStore implements SharedJobStore {
     await this.run(() => this.redis.eval(CALLBACK_SETTLED, 1, this.jobKey(id), this.prefix, id, this.instance));
   }
 
+  async cancelsOf(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const flags = await this.run(() => Promise.all(ids.map((id) => this.redis.hget(this.jobKey(id), 'cancel'))));
+    return ids.filter((_, i) => flags[i] === '1');
+  }
+
   async requestCancel(id: string): Promise<void> {
+    if (!JOB_ID.test(id)) return;
     if ((await this.run(() => this.redis.eval(REQUEST_CANCEL, 1, this.jobKey(id)))) === 1) {
       await this.run(() => this.redis.publish(this.cancelChannel, id));
     }
@@ -335,7 +384,7 @@ export class RedisJobStore implements SharedJobStore {
   async handOver(): Promise<void> {
     clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
-    await this.redis.del(this.leaseKey).catch(() => undefined);
+    await this.redis.eval(HAND_OVER, 0, this.prefix, this.instance).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -359,13 +408,22 @@ export class RedisJobStore implements SharedJobStore {
     };
   }
 
-  /** A Redis command; its failure is the 503 that names Redis. */
+  private renewLease(): Promise<unknown> {
+    return this.redis.set(this.leaseKey, '1', 'PX', this.link.config.lockDurationMs);
+  }
+
+  /**
+   * A Redis command; its failure is the 503 that names Redis: a {@link JobStoreAwayError} while
+   * Redis cannot be reached (a job's writes wait for it), as it is when Redis refuses.
+   */
   private async run<T>(command: () => Promise<T>): Promise<T> {
-    this.link.assertReachable();
     try {
+      this.link.assertReachable();
       return await command();
     } catch (error) {
-      throw this.link.asServiceError(error);
+      const answer = this.link.asServiceError(error);
+      const away = this.redis.status !== 'ready' || /timed out|connection is closed/i.test((error as Error).message);
+      throw away ? new JobStoreAwayError(answer.message, { cause: error }) : answer;
     }
   }
 

@@ -19,6 +19,9 @@ export interface TrainingSlot {
    * own: no longer renewed nor freed by the release, it goes with the job to whoever runs it.
    */
   handOver?(): string | undefined;
-  /** A pool's: holds a claim handed over with a job (renews it) until the release frees it. */
-  adopt?(claim: string): Release;
+  /**
+   * A pool's: holds a claim handed over with a job (renews it) until the release frees it, or
+   * `keep()` stops holding it without freeing it (the job went on to another process).
+   */
+  adopt?(claim: string): Release & { keep(): void };
 }

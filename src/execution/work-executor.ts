@@ -40,4 +40,6 @@ export interface WorkExecutor {
   ): Promise<string[]>;
   /** A job's end is recorded: what the executor kept of its work for a process taking it over can go. */
   settled?(id: string): void;
+  /** A job given up (its work lost) by a process that took it over: whatever of it still runs is stopped. */
+  abandon?<K extends HandlerKind>(id: string, kind: K, payload: PayloadOf<K>): void;
 }

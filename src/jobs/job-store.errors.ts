@@ -16,6 +16,9 @@ export class JobStoreLockedError extends JobStoreUnavailableError {
   }
 }
 
+/** A shared store out of reach for now (its Redis away): a job's writes wait and are tried again. */
+export class JobStoreAwayError extends JobStoreUnavailableError {}
+
 /** The job database's disk (or its size limit) is full. */
 export class JobStoreFullError extends JobStoreUnavailableError {
   constructor(cause?: unknown) {

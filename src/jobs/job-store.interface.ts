@@ -63,11 +63,13 @@ export interface SharedJobStore extends JobStore {
   claimOrphans(limit: number): Promise<TakenJob[]>;
   /** The callback of an ended job has been delivered or given up: nobody need deliver it again. */
   callbackSettled(id: string): Promise<void>;
+  /** Of these jobs, those whose cancel has been asked (a message missed while Redis was away is read here). */
+  cancelsOf(ids: string[]): Promise<string[]>;
   /** Asks the job's owner, wherever it runs, to stop it. */
   requestCancel(id: string): Promise<void>;
   /** Called with each job whose cancel was asked through any process. */
   onCancel(listener: (id: string) => void): void;
-  /** This process stops: its jobs are to be taken over by another at once. */
+  /** This process stops: its jobs are to be taken over by another at once (not counted as after a death). */
   handOver(): Promise<void>;
 }
 

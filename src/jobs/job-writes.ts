@@ -1,7 +1,7 @@
 import type { Logger } from '@nestjs/common';
 
 import { type JobEnd, type JobUpdate, resultOf, type StoredJob } from './job.model.js';
-import { JobStoreLockedError } from './job-store.errors.js';
+import { JobStoreAwayError, JobStoreLockedError } from './job-store.errors.js';
 import type { JobStore } from './job-store.interface.js';
 
 /** A write refused because another process holds the database's lock is tried again after this, doubling up to 1 s. */
@@ -25,8 +25,9 @@ interface PendingWrite {
 }
 
 /**
- * The writes of each job, applied in the order they were made. A locked database makes them wait
- * here, retried in order, never holding the event loop; GET /jobs/:id shows them meanwhile.
+ * The writes of each job, applied in the order they were made. A locked database (or a shared
+ * store's Redis away) makes them wait here, retried in order, never holding the event loop;
+ * GET /jobs/:id on this process shows them meanwhile.
  */
 export class JobWrites {
   /** Each job's writes not yet taken by the store, oldest first (the first is being tried). */
@@ -44,7 +45,7 @@ export class JobWrites {
 
   /**
    * Writes a job's progress or end, after its earlier writes: resolves true once the store has
-   * taken it, false if the store refused it (logged). A database locked by another process is
+   * taken it, false if the store refused it (logged). A database locked by another process (or a Redis away) is
    * waited for in the background, the write retried until it succeeds or the server shuts down.
    * A failing store must not leave the run unrecorded in the log, nor crash the process.
    */
@@ -95,7 +96,8 @@ export class JobWrites {
           ? { recorded: true, ended: await this.store.finish(id, write.update as JobEnd, this.callbackDue) }
           : (await this.store.update(id, write.update as JobUpdate), { recorded: true });
       } catch (error) {
-        if (error instanceof JobStoreLockedError && !this.closed) {
+        // Behind a lock, or a shared store's Redis away: a passing state, waited out in the background.
+        if ((error instanceof JobStoreLockedError || error instanceof JobStoreAwayError) && !this.closed) {
           if (failures === 0) this.logger.warn(`job ${id}: ${error.message}; its writes wait, tried again in the background`);
           const wait = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** failures);
           const timer = setTimeout(() => {
@@ -111,7 +113,7 @@ export class JobWrites {
       }
       writes.shift();
       if (outcome.recorded && failures > 0) {
-        this.logger.log(`job ${id}: recorded after ${failures} retries (the job database was locked)`);
+        this.logger.log(`job ${id}: recorded after ${failures} retries (the job store could not take it)`);
         failures = 0;
       }
       write.settle(outcome);
@@ -131,7 +133,7 @@ export class JobWrites {
     return shown;
   }
 
-  /** The grace period is over: what a locked database has not taken by now is lost, and said so. */
+  /** The grace period is over: what the store has not taken by now is lost here (logged). */
   close(): void {
     this.closed = true;
     for (const timer of this.retries.values()) clearTimeout(timer);
@@ -139,7 +141,7 @@ export class JobWrites {
     for (const [id, writes] of this.pending) {
       this.pending.delete(id);
       for (const write of writes) {
-        this.logger.error(`job ${id}: lost at shutdown, the job database being locked: ${writeText(write.update)}`);
+        this.logger.error(`job ${id}: not recorded by the shutdown, the job store not taking it: ${writeText(write.update)}`);
         write.settle({ recorded: false });
       }
     }

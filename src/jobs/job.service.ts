@@ -22,10 +22,10 @@ import { ALECTIO_METRICS, type AlectioMetrics } from '../metrics/alectio.metrics
 import type { PayloadOf } from '../protocol/payload/payload.validator.js';
 import { errorText, toProtocolError } from '../protocol/protocol-error.js';
 import { ALECTIO_TRACER, type AlectioTracer } from '../tracing/alectio.tracer.js';
-import { within } from '../util/timing.js';
+import { delay, within } from '../util/timing.js';
 import { CallbackNotifier } from './callback.notifier.js';
 import { FINISHED_STATES, type JobEnd, type NewJob, type StoredJob } from './job.model.js';
-import { JobResultTooLargeError } from './job-store.errors.js';
+import { JobResultTooLargeError, JobStoreAwayError } from './job-store.errors.js';
 import { isShared, JOB_STORE, type JobStore, type SharedJobStore, type TakenJob } from './job-store.interface.js';
 import { JobWrites } from './job-writes.js';
 
@@ -35,6 +35,8 @@ const MAX_JOBS_IN_PROGRESS = 32;
 /** How often a process of a pool looks for jobs whose process died. */
 const TAKEOVER_INTERVAL_MS = 1000;
 const CANCELLING = 'cancelling: the method was asked to stop';
+/** How often a pool's Redis that refused a job's end (out of memory) is asked again. */
+const END_RETRY_MS = 5000;
 const noRelease: Release = () => undefined;
 
 /**
@@ -246,11 +248,16 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     await this.store.close();
   }
 
-  /** Once a second, in a pool: the jobs whose process died become this one's, as many as it has room for. */
+  /**
+   * Once a second, in a pool: the jobs whose process died become this one's, as many as it has
+   * room for; and the cancels asked of the jobs running here are read (a message missed while
+   * Redis was away, or one sent while a job was being taken over, is not lost).
+   */
   private async takeOver(): Promise<void> {
     if (this.claiming || this.supervisor.stopping) return;
     this.claiming = true;
     try {
+      for (const id of await this.shared!.cancelsOf([...this.runningHere])) this.cancelHere(id);
       for (const taken of await this.shared!.claimOrphans(MAX_JOBS_IN_PROGRESS - this.inProgress)) this.resume(taken);
     } catch {
       // Redis away: the next look, once it is back (the link logs the outage).
@@ -262,29 +269,36 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
   /** A job taken over: run on from where its pieces are, or its callback delivered, or given up. */
   private resume({ job, work, cancelRequested, callbackDue, takeovers, tooOften }: TakenJob): void {
     const { id, kind } = job;
+    // Claimed as the shutdown began: left for the next process (this one's jobs are marked handed over).
+    if (this.supervisor.stopping) return;
     if (job.finished_at !== null) {
-      if (!callbackDue) return void this.shared!.callbackSettled(id).catch(() => undefined);
+      if (!callbackDue || !this.callback.enabled) return this.callbackSettled(id);
       this.logger.warn(`job ${id} (${kind}): its process stopped before its callback was delivered; delivering it`);
       return this.deliver(id);
     }
-    this.inProgress++;
     const lost = tooOften
       ? `every process that ran it stopped (${takeovers - 1} times)`
       : !work
         ? 'what it was to run is no longer in Redis'
         : undefined;
+    // A training's claim goes with the job: held from here on, freed when it ends.
+    const release = work?.trainingClaim && this.slot?.adopt ? this.slot.adopt(work.trainingClaim) : noRelease;
     if (lost) {
       this.logger.error(`job ${id} (${kind}): its work was lost: ${lost}`);
-      const done = this.finish(job, { state: 'failed', error: `the job's work was lost: ${lost}; submit it again` }, noRelease);
+      // Whatever of it still runs on the workers is stopped: nobody will read it.
+      if (work) this.executor.abandon?.(id, kind, work.payload as PayloadOf<HandlerKind>);
+      this.inProgress++;
+      const done = this.finish(job, { state: 'failed', error: `the job's work was lost: ${lost}; submit it again` }, release);
       void done.finally(() => this.inProgress--);
       return;
     }
     this.logger.warn(`job ${id} (${kind}): its process stopped; taken over (${takeovers}), it goes on from where its work is`);
-    const { payload, trainingClaim } = work!;
-    const release = trainingClaim && this.slot?.adopt ? this.slot.adopt(trainingClaim) : noRelease;
-    // Counted once, in start().
-    this.inProgress--;
-    this.start(job as NewJob, payload as PayloadOf<HandlerKind>, release, { id, resume: true, trainingClaim });
+    this.inProgress++; // start() counts it down when it ends
+    this.start(job as NewJob, work!.payload as PayloadOf<HandlerKind>, release, {
+      id,
+      resume: true,
+      trainingClaim: work!.trainingClaim,
+    });
     if (cancelRequested) this.cancelHere(id);
   }
 
@@ -305,29 +319,43 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
    * Records the end; only the process whose write ended the job goes on to its callback. A
    * result the store refuses (larger than its budget, a full disk) fails the job with the cause.
    */
-  private async finish(started: NewJob | StoredJob, end: EndState, release: Release): Promise<void> {
+  private async finish(started: NewJob | StoredJob, end: EndState, release: HeldRelease): Promise<void> {
     const { id } = started;
-    release();
+    // In one process, the slot is free from here; in a pool, only once this end is the job's.
+    if (!this.shared) release();
     this.cancelRequested.delete(id);
     const ended: JobEnd = { ...end, finished_at: now() };
+    let last = ended;
     let outcome = await this.writes.end(id, ended);
-    if (!outcome.recorded && end.result) {
+    if (!outcome.recorded && end.result && !(outcome.error instanceof JobStoreAwayError)) {
       // Without its result, the end may still fit; if not even that, it is kept here.
       const cause =
         outcome.error instanceof JobResultTooLargeError
           ? outcome.error.message
           : 'the result could not be recorded (see the server log)';
       const fallback: JobEnd = { state: 'failed', error: cause, finished_at: ended.finished_at };
+      last = fallback;
       outcome = await this.writes.end(id, fallback);
-      if (!outcome.recorded) this.unrecorded.set(id, { ...started, ...fallback, result: null } as StoredJob);
-    } else if (!outcome.recorded) {
-      this.unrecorded.set(id, { ...started, ...ended, result: null } as StoredJob);
+      // A pool's Redis refusing even that (out of memory): tried again until it takes it, or the
+      // shutdown hands the job over; a job must not stay running in Redis for ever.
+      while (this.shared && !outcome.recorded && !this.supervisor.stopping && !(outcome.error instanceof JobStoreAwayError)) {
+        await delay(END_RETRY_MS);
+        outcome = await this.writes.end(id, fallback);
+      }
     }
-    this.executor.settled?.(id);
-    if (outcome.recorded && !outcome.ended) {
-      this.logger.warn(`job ${id} (${started.kind}) had already been ended by another process of the pool: this end is dropped`);
+    if (this.shared && !(outcome.recorded && outcome.ended)) {
+      // Ended by another process, or this one is no longer the job's (taken over while Redis was
+      // away), or the shutdown came first: whoever owns the job ends it, frees its claim, reads
+      // its pieces and delivers its callback.
+      release.keep?.();
+      this.logger.warn(
+        `job ${id} (${started.kind}): ${outcome.recorded ? 'another process of the pool ended it' : 'its end could not be written'}; this end is dropped`,
+      );
       return;
     }
+    if (this.shared) release();
+    if (!outcome.recorded) this.unrecorded.set(id, { ...started, ...last, result: null } as StoredJob);
+    this.executor.settled?.(id);
     // The store may refuse the read (locked): the end is known here all the same.
     const job = this.unrecorded.get(id) ?? (await this.get(id).catch(() => undefined));
     const state = job?.state ?? ended.state;
@@ -342,11 +370,22 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     this.callback.notify(
       id,
       () => this.get(id),
-      () => void this.shared?.callbackSettled(id).catch(() => undefined),
+      () => this.callbackSettled(id),
     );
+  }
+
+  /** In a pool: nobody need deliver this job's callback again. Tried a few times: else, a duplicate later. */
+  private callbackSettled(id: string, attempt = 1): void {
+    if (!this.shared) return;
+    this.shared.callbackSettled(id).catch((error: Error) => {
+      if (attempt >= 5) return this.logger.warn(`job ${id}: could not mark its callback delivered: ${error.message}`);
+      setTimeout(() => this.callbackSettled(id, attempt + 1), 1000 * attempt).unref();
+    });
   }
 }
 
+/** A release, and for a claim handed over with a job, a way to stop holding it without freeing it. */
+type HeldRelease = Release & { keep?(): void };
 /** An end as a run gives it, before its time is set. */
 type EndState = Omit<JobEnd, 'finished_at'>;
 

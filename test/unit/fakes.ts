@@ -160,6 +160,12 @@ export class FakePoolLink {
     return this.queued.has(id) ? { id } : undefined;
   }
 
+  /** As PoolLink's: in the queue, else answered or never there (this fake keeps no failed pieces). */
+  async pieceState(id: string): Promise<{ state: 'answered' | 'queued' | 'absent' }> {
+    if (this.queued.has(id)) return { state: 'queued' };
+    return { state: this.results.has(id) ? 'answered' : 'absent' };
+  }
+
   async cancel(ids: string[], reason: string): Promise<void> {
     this.cancels.push({ ids: [...ids], reason });
   }
