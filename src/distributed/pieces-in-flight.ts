@@ -7,6 +7,8 @@ import type { PieceProgress } from './piece.model.js';
 import { type PoolLink, type PoolLinkListener, WATCH_INTERVAL_MS } from './pool.link.js';
 
 const STALLED = 'stalled more than allowable limit';
+/** Reads of a job's piece's answer before a failing Redis fails it (one a second). */
+const PATIENT_READS = 60;
 
 /** One piece of a request on its way through the queue: a chunk of an infer, or a whole train or test. */
 export interface Piece {
@@ -95,14 +97,19 @@ export class PiecesInFlight implements PoolLinkListener {
     piece.reject(new Error('the request has ended'), piece.queued ? 'cancelled' : null);
   }
 
-  async completed(pieceId: string): Promise<void> {
+  async completed(pieceId: string, attempt = 1): Promise<void> {
     const piece = this.pieces.get(pieceId);
-    if (!piece) return; // another API process's, or already ended (an answer nobody collects expires)
+    if (!piece || piece.settled) return; // another API process's, or already ended (an answer nobody collects expires)
     try {
       const json = await this.link.readResult(pieceId);
       if (json === null) throw new InternalServerErrorException(`${piece.label}: the worker's answer was not found in Redis`);
       piece.resolve(json);
     } catch (error) {
+      // A job's piece: its answer waits in Redis; read again (and once Redis is back, by settleVanished).
+      if (piece.patient && !(error instanceof InternalServerErrorException) && attempt < PATIENT_READS) {
+        setTimeout(() => void this.completed(pieceId, attempt + 1), WATCH_INTERVAL_MS).unref();
+        return;
+      }
       piece.reject(this.link.asServiceError(error));
     }
   }

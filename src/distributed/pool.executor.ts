@@ -71,36 +71,44 @@ export class PoolExecutor implements WorkExecutor {
       void this.link.cancel(unsettled(), String((context.signal.reason as Error)?.message ?? 'cancelled'));
     };
     context.signal.addEventListener('abort', onAbort, { once: true });
-    // A job taken over and cancelled at once: the pieces its first process queued are stopped.
-    if (options.resume && context.signal.aborted) onAbort();
+    // A job taken over and cancelled at once: the pieces its first process queued are stopped,
+    // and waited for (a training's claim is freed only once its worker has let go of it).
+    const cancelledTakeover = options.resume === true && context.signal.aborted;
+    if (cancelledTakeover) onAbort();
     try {
-      context.signal.throwIfAborted();
+      if (!cancelledTakeover) context.signal.throwIfAborted();
       this.link.assertReachable();
       if ((await this.link.workerCount()) === 0) throw new ServiceUnavailableException(NO_WORKERS(config.queue, config.where));
-      context.signal.throwIfAborted();
+      if (!cancelledTakeover) context.signal.throwIfAborted();
       const answers = Promise.all(pieces.map((piece) => piece.done));
       answers.catch(() => undefined); // awaited below once queued; a failed addBulk must not leave it unhandled
-      const toQueue = options.resume ? await this.stillToQueue(pieces) : pieces.map((_, i) => i);
-      await this.link.queue
-        .addBulk(
-          toQueue.map((i) => ({
-            name: kind,
-            data: data[i],
-            opts: {
-              jobId: pieces[i].id,
-              attempts,
-              backoff: { type: 'exponential', delay: 1000 },
-              removeOnComplete: true,
-              // Kept a while, so that a process taking a job over can tell a piece that failed.
-              removeOnFail: { age: FAILED_KEPT_S, count: FAILED_KEPT_COUNT },
-            },
-          })),
-        )
-        .catch(async (error: unknown) => {
-          // A command that timed out may still have run: the pieces must not run unwanted.
-          await this.link.cancel(unsettled(), 'the request could not be queued');
-          throw this.link.asServiceError(error);
-        });
+      let toQueue = options.resume ? await this.stillToQueue(pieces) : pieces.map((_, i) => i);
+      if (context.signal.aborted && options.resume) {
+        // Cancelled meanwhile: what was never queued is not queued now.
+        for (const i of toQueue) pieces[i].reject(context.signal.reason as Error, null);
+        toQueue = [];
+      }
+      if (toQueue.length > 0)
+        await this.link.queue
+          .addBulk(
+            toQueue.map((i) => ({
+              name: kind,
+              data: data[i],
+              opts: {
+                jobId: pieces[i].id,
+                attempts,
+                backoff: { type: 'exponential', delay: 1000 },
+                removeOnComplete: true,
+                // Kept a while, so that a process taking a job over can tell a piece that failed.
+                removeOnFail: { age: FAILED_KEPT_S, count: FAILED_KEPT_COUNT },
+              },
+            })),
+          )
+          .catch(async (error: unknown) => {
+            // A command that timed out may still have run: the pieces must not run unwanted.
+            await this.link.cancel(unsettled(), 'the request could not be queued');
+            throw this.link.asServiceError(error);
+          });
       for (const piece of pieces) piece.queued = true;
       const json = await answers.catch(async (error: Error) => {
         // One piece failed for good: the others are no use now (unless handed over: they go on).

@@ -83,22 +83,28 @@ return 1
  * owner, now, bytes (-1: no result), parts, budget, callback due ('1' or ''), dropped message, the
  * end's token, then field/value pairs. Returns 1 if this end ended the job (again 1 when the same
  * end is written twice, its first reply lost), 0 if another end did, -2 if the job is no longer
- * this process's (another took it over).
+ * this process's (another took it over, or this one handed it over), -1 if the parts written are
+ * not the result's (to be written again).
  */
 const FINISH = `
 local prefix, id = ARGV[1], ARGV[2]
+local mine = redis.call('HGET', KEYS[1], 'owner') == ARGV[3] and redis.call('HGET', KEYS[1], 'handed') ~= '1'
 if redis.call('HGET', KEYS[1], 'finished_at') ~= 'null' then
   redis.call('DEL', KEYS[2])
-  if redis.call('HGET', KEYS[1], 'end_token') == ARGV[10] then return 1 end
+  if redis.call('HGET', KEYS[1], 'end_token') == ARGV[10] and mine then return 1 end
   return 0
 end
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then
+if not mine then
   redis.call('DEL', KEYS[2])
   return -2
 end
 local bytes = tonumber(ARGV[5])
 if bytes >= 0 then
-  if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+  -- Every part there, once each (a push sent again after a reconnection would double one).
+  if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[6]) then
+    redis.call('DEL', KEYS[2])
+    return -1
+  end
   local counter = prefix .. ':jobs:result-bytes'
   local total = tonumber(redis.call('GET', counter) or '0') + bytes
   while total > tonumber(ARGV[7]) do
@@ -126,7 +132,8 @@ return 1
 
 /**
  * ARGV: prefix, owner, limit. The jobs whose owner's lease has lapsed (it died, or lost Redis for
- * longer than its lease) become this process's, if its own lease holds; returns their ids. A job
+ * longer than its lease) become this process's, if its own lease holds; returns for each its id,
+ * its hash and its work (read here, so that a claimed job cannot be left unread). A job
  * its owner handed over (a graceful stop) is not counted as taken over after a death.
  */
 const CLAIM = `
@@ -143,7 +150,7 @@ for _, id in ipairs(redis.call('SMEMBERS', prefix .. ':jobs:owned')) do
     redis.call('HSET', job, 'owner', me)
     if redis.call('HGET', job, 'handed') == '1' then redis.call('HDEL', job, 'handed')
     else redis.call('HINCRBY', job, 'takeovers', 1) end
-    table.insert(taken, id)
+    table.insert(taken, { id, redis.call('HGETALL', job), redis.call('GET', job .. ':work') or '' })
   end
 end
 return taken
@@ -193,6 +200,8 @@ export class RedisJobStore implements SharedJobStore {
   readonly instance = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   private readonly prefix: string;
   private leaseTimer?: NodeJS.Timeout;
+  /** Since when Redis has answered this process without a break (claims wait a lease's lifetime after). */
+  private readySince = Date.now();
   /** Each end's token, the same for its retries. */
   private readonly endTokens = new WeakMap<JobEnd, string>();
   private subscriber?: Redis;
@@ -214,12 +223,16 @@ export class RedisJobStore implements SharedJobStore {
    * cancels asked through any process. Called once the pool's link is open.
    */
   open(subscriber: Redis): void {
-    const renew = (): void => void this.renewLease().catch(() => undefined);
-    renew();
+    // Not once handed over: a reconnection then must not bring the lease back.
+    const renew = (): void => void (this.leaseTimer && this.renewLease().catch(() => undefined));
     this.leaseTimer = setInterval(renew, Math.max(50, Math.floor(this.link.config.lockDurationMs / 3)));
     this.leaseTimer.unref();
+    renew();
     // Back from an outage longer than the lease: take it again at once, before claiming anything.
-    this.redis.on('ready', renew);
+    this.redis.on('ready', () => {
+      this.readySince = Date.now();
+      renew();
+    });
     this.subscriber = subscriber;
     subscriber.on('message', (_channel: string, id: string) => this.cancelListener?.(id));
     subscriber.subscribe(this.cancelChannel).catch((error: Error) => this.logger.error(`cancels: ${error.message}`));
@@ -258,8 +271,10 @@ export class RedisJobStore implements SharedJobStore {
     if (bytes > this.budget) throw new JobResultTooLargeError(bytes, this.budget);
     // The parts go to a list of this write's own, a few MiB per command, the event loop free
     // between them; the end renames it into place, or drops it if the job had ended meanwhile.
-    const pending = `${this.jobKey(id)}:result:${randomUUID()}`;
+    const pending = `${this.jobKey(id)}:result:${token}`;
     try {
+      // What an earlier attempt of this end left (its push cut short by an outage).
+      await this.run(() => this.redis.del(pending));
       for (let n = 0; n < parts.length;) {
         if (n > 0) await yieldToEventLoop();
         const from = n;
@@ -277,7 +292,9 @@ export class RedisJobStore implements SharedJobStore {
             : this.redis.rpush(pending, ...batch),
         );
       }
-      if (result && parts.length === 0) await this.run(() => this.redis.rpush(pending, ''));
+      if (result && parts.length === 0) {
+        await this.run<unknown>(() => this.redis.multi().rpush(pending, '').pexpire(pending, PENDING_RESULT_TTL_MS).exec());
+      }
       const ended = await this.run(() =>
         this.redis.eval(
           FINISH,
@@ -297,7 +314,8 @@ export class RedisJobStore implements SharedJobStore {
           ...pairs(fields),
         ),
       );
-      if (ended === -1) throw new Error('the result being recorded expired before the job could end');
+      // Written again from the start by the job's writes, as after an outage.
+      if (ended === -1) throw new JobStoreAwayError('the result being recorded was incomplete in Redis; writing it again');
       return ended === 1;
     } catch (error) {
       void this.redis.del(pending).catch(() => undefined);
@@ -335,25 +353,29 @@ export class RedisJobStore implements SharedJobStore {
   }
 
   async claimOrphans(limit: number): Promise<TakenJob[]> {
-    if (limit <= 0 || this.redis.status !== 'ready' || !this.leaseTimer) return [];
+    // Back from an outage, every lease has lapsed, the live processes' too: none is claimed
+    // before they have had a lease's lifetime to take theirs again.
+    const sinceReady = Date.now() - this.readySince;
+    if (limit <= 0 || this.redis.status !== 'ready' || !this.leaseTimer || sinceReady < this.link.config.lockDurationMs)
+      return [];
     await this.renewLease();
-    const ids = (await this.run(() => this.redis.eval(CLAIM, 0, this.prefix, this.instance, limit))) as string[];
-    const taken: TakenJob[] = [];
-    for (const id of ids) {
-      const [hash, work] = await this.run(() =>
-        Promise.all([this.redis.hgetall(this.jobKey(id)), this.redis.get(`${this.jobKey(id)}:work`)]),
-      );
-      if (!hash.id) continue;
-      taken.push({
+    const claimed = (await this.run(() => this.redis.eval(CLAIM, 0, this.prefix, this.instance, limit))) as [
+      string,
+      string[],
+      string,
+    ][];
+    return claimed.map(([id, flat, work]) => {
+      const hash: Hash = {};
+      for (let i = 0; i < flat.length; i += 2) hash[flat[i]] = flat[i + 1];
+      return {
         job: { ...recordOf(hash), result: this.resultOf(id, hash) },
-        work: work === null ? null : (JSON.parse(work) as JobWork | null),
+        work: workOf(work),
         cancelRequested: hash.cancel === '1',
         callbackDue: hash.callback === 'due',
         takeovers: Number(hash.takeovers),
         tooOften: Number(hash.takeovers) > MAX_TAKEOVERS,
-      });
-    }
-    return taken;
+      };
+    });
   }
 
   async callbackSettled(id: string): Promise<void> {
@@ -437,6 +459,15 @@ export class RedisJobStore implements SharedJobStore {
 
   private get cancelChannel(): string {
     return `${this.prefix}:jobs:cancel`;
+  }
+}
+
+/** What a job runs, as its work key holds it; null when Redis no longer has it (or it is not JSON). */
+function workOf(text: string): JobWork | null {
+  try {
+    return text === '' ? null : (JSON.parse(text) as JobWork | null);
+  } catch {
+    return null;
   }
 }
 

@@ -52,7 +52,9 @@ export class CallbackNotifier implements OnApplicationShutdown {
             'x-alectio-job-id': jobId,
           },
           // A large body is read from the store again as it is sent, never held whole.
-          body: body ?? (Readable.toWeb(Readable.from(encoded(callbackParts(await read())))) as ReadableStream),
+          body:
+            body ??
+            (Readable.toWeb(Readable.from(encoded(callbackParts(await read()), callback.secret, signature))) as ReadableStream),
           duplex: 'half',
           signal: AbortSignal.timeout(callback.timeoutMs),
         } as RequestInit);
@@ -116,7 +118,17 @@ async function signed(parts: AsyncIterable<string>, secret: string): Promise<{ s
   return { signature: signer.signature(), body: chars <= WHOLE_BODY_CHARS ? kept.join('') : undefined };
 }
 
-/** Parts as UTF-8 bytes, for a request body. */
-async function* encoded(parts: AsyncIterable<string>): AsyncGenerator<Buffer> {
-  for await (const part of parts) yield Buffer.from(part, 'utf8');
+/**
+ * Parts as UTF-8 bytes, for a request body, signed again as they go: a body that came out other
+ * than the one signed (its result dropped between the two reads) is cut before its end (the chunked
+ * body never completes), so that the attempt fails rather than deliver a body its signature does not match.
+ */
+async function* encoded(parts: AsyncIterable<string>, secret: string, signature: string): AsyncGenerator<Buffer> {
+  const signer = bodySigner(secret);
+  for await (const part of parts) {
+    const bytes = Buffer.from(part, 'utf8');
+    signer.update(bytes);
+    yield bytes;
+  }
+  if (signer.signature() !== signature) throw new Error('the job changed while its callback was being sent');
 }

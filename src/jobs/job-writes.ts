@@ -36,6 +36,10 @@ export class JobWrites {
   /** Past the shutdown: writes are no longer retried. */
   private closed = false;
 
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   constructor(
     private readonly store: JobStore,
     private readonly logger: Logger,

@@ -282,14 +282,21 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
         ? 'what it was to run is no longer in Redis'
         : undefined;
     // A training's claim goes with the job: held from here on, freed when it ends.
-    const release = work?.trainingClaim && this.slot?.adopt ? this.slot.adopt(work.trainingClaim) : noRelease;
+    const release: HeldRelease = work?.trainingClaim && this.slot?.adopt ? this.slot.adopt(work.trainingClaim) : noRelease;
     if (lost) {
       this.logger.error(`job ${id} (${kind}): its work was lost: ${lost}`);
-      // Whatever of it still runs on the workers is stopped: nobody will read it.
+      // Whatever of it still runs on the workers is stopped: nobody will read it. Its training
+      // claim is not freed here: it lapses once the worker, stopping, no longer renews it.
       if (work) this.executor.abandon?.(id, kind, work.payload as PayloadOf<HandlerKind>);
+      release.keep?.();
       this.inProgress++;
-      const done = this.finish(job, { state: 'failed', error: `the job's work was lost: ${lost}; submit it again` }, release);
-      void done.finally(() => this.inProgress--);
+      const done = this.finish(job, { state: 'failed', error: `the job's work was lost: ${lost}; submit it again` }, noRelease)
+        .catch((error: Error) => this.logger.error(`job ${id} could not be finished: ${error.message}`, error.stack))
+        .finally(() => {
+          this.finishing.delete(done);
+          this.inProgress--;
+        });
+      this.finishing.add(done);
       return;
     }
     this.logger.warn(`job ${id} (${kind}): its process stopped; taken over (${takeovers}), it goes on from where its work is`);
@@ -333,24 +340,26 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
         outcome.error instanceof JobResultTooLargeError
           ? outcome.error.message
           : 'the result could not be recorded (see the server log)';
-      const fallback: JobEnd = { state: 'failed', error: cause, finished_at: ended.finished_at };
-      last = fallback;
-      outcome = await this.writes.end(id, fallback);
-      // A pool's Redis refusing even that (out of memory): tried again until it takes it, or the
-      // shutdown hands the job over; a job must not stay running in Redis for ever.
-      while (this.shared && !outcome.recorded && !this.supervisor.stopping && !(outcome.error instanceof JobStoreAwayError)) {
-        await delay(END_RETRY_MS);
-        outcome = await this.writes.end(id, fallback);
-      }
+      last = { state: 'failed', error: cause, finished_at: ended.finished_at };
+      outcome = await this.writes.end(id, last);
     }
-    if (this.shared && !(outcome.recorded && outcome.ended)) {
-      // Ended by another process, or this one is no longer the job's (taken over while Redis was
-      // away), or the shutdown came first: whoever owns the job ends it, frees its claim, reads
-      // its pieces and delivers its callback.
+    // A pool's Redis refusing an end (out of memory, read-only after a failover): tried again
+    // until it takes it, or the shutdown hands the job over; the job must not stay running there.
+    while (this.shared && !outcome.recorded && !this.supervisor.stopping && !this.writes.isClosed) {
+      await delay(END_RETRY_MS);
+      outcome = await this.writes.end(id, last);
+    }
+    if (outcome.recorded && !outcome.ended) {
+      // Ended by another process, or (in a pool) no longer this one's: taken over while Redis was
+      // away, or handed over at shutdown. Whoever owns it ends it, frees its claim, reads its
+      // pieces and delivers its callback.
       release.keep?.();
-      this.logger.warn(
-        `job ${id} (${started.kind}): ${outcome.recorded ? 'another process of the pool ended it' : 'its end could not be written'}; this end is dropped`,
-      );
+      this.logger.warn(`job ${id} (${started.kind}): ended or owned by another process now; this end is dropped`);
+      return;
+    }
+    if (this.shared && !outcome.recorded) {
+      release.keep?.();
+      this.logger.warn(`job ${id} (${started.kind}): its end could not be written before the shutdown; the next owner ends it`);
       return;
     }
     if (this.shared) release();
@@ -358,8 +367,8 @@ export class JobService implements OnModuleInit, OnApplicationShutdown {
     this.executor.settled?.(id);
     // The store may refuse the read (locked): the end is known here all the same.
     const job = this.unrecorded.get(id) ?? (await this.get(id).catch(() => undefined));
-    const state = job?.state ?? ended.state;
-    const error = job ? job.error : (ended.error ?? null);
+    const state = job?.state ?? last.state;
+    const error = job ? job.error : (last.error ?? null);
     this.logger.log(`job ${id} (${started.kind}) ${state}${error ? `: ${error}` : ''}`);
     this.deliver(id);
   }

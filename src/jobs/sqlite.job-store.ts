@@ -19,6 +19,7 @@ import {
 } from './job.model.js';
 import { isBusy, JobResultTooLargeError, JobStoreFullError, JobStoreLockedError, openError } from './job-store.errors.js';
 import { DEFAULT_RESULT_BUDGET_BYTES, type JobStore } from './job-store.interface.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 // Retention: the latest 10,000 jobs, and the latest `jobResultBytes` of results (256 MiB unless
 // set; their bytes as stored, UTF-8). Older results are dropped first; their jobs stay, marked so.
@@ -82,6 +83,7 @@ export class SqliteJobStore implements JobStore {
     private readonly maxResultBytes: number,
     /** `auto_vacuum = INCREMENTAL`: the file can shrink (not so for a file made before it was set). */
     private readonly shrinks: boolean,
+    private readonly checkpointer?: WalCheckpointer,
   ) {
     this.resultBytes = (db.prepare(`SELECT ${STORED_BYTES} AS bytes FROM alectio_jobs`).get() as { bytes: number }).bytes;
   }
@@ -143,7 +145,10 @@ export class SqliteJobStore implements JobStore {
         );
       }
       if (tuning.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.trunc(tuning.maxPageCount)}`);
-      return new SqliteJobStore(file, db, tuning.maxResultBytes ?? DEFAULT_RESULT_BUDGET_BYTES, shrinks);
+      // The WAL is folded back by a thread of its own, not inside this connection's commits.
+      const checkpointer = journal === 'wal' ? WalCheckpointer.start(file) : undefined;
+      if (checkpointer) db.pragma('wal_autocheckpoint = 0');
+      return new SqliteJobStore(file, db, tuning.maxResultBytes ?? DEFAULT_RESULT_BUDGET_BYTES, shrinks, checkpointer);
     } catch (error) {
       if (db?.open) db.close();
       throw openError(file, error);
@@ -317,6 +322,7 @@ export class SqliteJobStore implements JobStore {
   async close(): Promise<void> {
     clearTimeout(this.reclaiming);
     this.reclaiming = undefined;
+    await this.checkpointer?.stop();
     if (this.db.open) this.db.close();
   }
 
@@ -349,7 +355,8 @@ export class SqliteJobStore implements JobStore {
       try {
         this.db.pragma(`incremental_vacuum(${VACUUM_STEP_PAGES})`);
         if ((this.db.pragma('freelist_count', { simple: true }) as number) > 0) return this.reclaim();
-        this.db.pragma('wal_checkpoint(TRUNCATE)');
+        // With the checkpoint thread, the WAL is folded back and cut there (journal_size_limit).
+        if (!this.checkpointer) this.db.pragma('wal_checkpoint(TRUNCATE)');
       } catch (error) {
         if (isBusy(error)) return this.reclaim(VACUUM_RETRY_MS);
         logger.warn(`could not give the space of dropped job results back to the file system: ${(error as Error).message}`);
