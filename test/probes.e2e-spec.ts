@@ -1,14 +1,19 @@
 // Liveness and readiness (GET /health/live, /health/ready) and the Terminus indicator, on real
 // apps over HTTP on loopback: in process (draining), and as a distributed pool of real processes
 // on a real Redis (Redis stopped, no worker).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import request from 'supertest';
 
 import { AlectioHealthIndicator } from '../src/terminus/index.js';
-import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
+import { buildSample } from './fixtures/app.process.js';
 import { startFixtureApp } from './fixtures/fixture.app.js';
+import { Pools, until } from './fixtures/pool.js';
 import { RedisServer } from './fixtures/redis.server.js';
 
 @Controller('app-health')
@@ -22,16 +27,6 @@ class AppHealthController {
   @HealthCheck()
   check() {
     return this.health.check([() => this.alectio.isReady('alectio')]);
-  }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -117,29 +112,21 @@ describe('probes in one process', () => {
 });
 
 describe('probes of a distributed pool: real processes on a real Redis', () => {
-  const processes: AppProcess[] = [];
   let redis: RedisServer;
+  let dir: string;
+  let pools: Pools;
 
   beforeAll(async () => {
     buildSample();
-    redis = await RedisServer.start();
+    dir = mkdtempSync(join(tmpdir(), 'alectio-probes-'));
+    redis = await RedisServer.start(); // its own: the test stops it
+    pools = new Pools(dir, () => redis.url);
   }, 120_000);
-  afterEach(async () => {
-    for (const member of processes.splice(0)) {
-      member.child.kill('SIGKILL');
-      await member.exited;
-    }
-  });
+  afterEach(() => pools.stopAll());
   afterAll(async () => {
     await redis?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
-
-  const start = async (role: 'api' | 'worker') => {
-    const env = { ALECTIO_QUEUE: 'probes', POOL_QUIET: '', ALECTIO_REDIS_URL: redis.url };
-    const member = new AppProcess('pool-member', role, env, role === 'worker' ? 0 : await freePort());
-    processes.push(member);
-    return member.ready();
-  };
   const readiness = async (url: string) => {
     const answer = await fetch(`${url}/health/ready`);
     return {
@@ -149,19 +136,20 @@ describe('probes of a distributed pool: real processes on a real Redis', () => {
   };
 
   it('is not ready without a worker, ready with one, not ready while Redis is down, and ready again', async () => {
+    const { queue, start } = pools.pool();
     const api = await start('api');
     const alone = await readiness(api.url);
     expect(alone.status).toBe(503);
     expect(alone.body.checks.redis).toEqual({ ok: true, detail: `Redis at 127.0.0.1:${redis.port} answers` });
-    expect(alone.body.checks.workers).toEqual({ ok: false, detail: 'no worker is connected to the queue "probes"' });
-    expect(alone.body.message).toBe('not ready: workers: no worker is connected to the queue "probes"');
+    expect(alone.body.checks.workers).toEqual({ ok: false, detail: `no worker is connected to the queue "${queue}"` });
+    expect(alone.body.message).toBe(`not ready: workers: no worker is connected to the queue "${queue}"`);
 
     await start('worker');
     const ready = await until('ready with a worker', async () => {
       const answer = await readiness(api.url);
       return answer.status === 200 ? answer : undefined;
     });
-    expect(ready.body.checks.workers).toEqual({ ok: true, detail: '1 worker connected to the queue "probes"' });
+    expect(ready.body.checks.workers).toEqual({ ok: true, detail: `1 worker connected to the queue "${queue}"` });
 
     await redis.stop();
     const down = await until('not ready without Redis', async () => {
