@@ -7,7 +7,7 @@ import type { PieceProgress } from './piece.model.js';
 import { type PoolLink, type PoolLinkListener, WATCH_INTERVAL_MS } from './pool.link.js';
 
 const STALLED = 'stalled more than allowable limit';
-/** Reads of a job's piece's answer before a failing Redis fails it (one a second). */
+/** Reads of a job's piece's answer before a Redis that refuses it fails it (one a second). */
 const PATIENT_READS = 60;
 
 /** One piece of a request on its way through the queue: a chunk of an infer, or a whole train or test. */
@@ -105,8 +105,10 @@ export class PiecesInFlight implements PoolLinkListener {
       if (json === null) throw new InternalServerErrorException(`${piece.label}: the worker's answer was not found in Redis`);
       piece.resolve(json);
     } catch (error) {
-      // A job's piece: its answer waits in Redis; read again (and once Redis is back, by settleVanished).
-      if (piece.patient && !(error instanceof InternalServerErrorException) && attempt < PATIENT_READS) {
+      // A job's piece: its answer waits in Redis; read again, every second while Redis is away,
+      // and a few times if it refuses.
+      const away = (): boolean => this.link.redis.status !== 'ready';
+      if (piece.patient && !(error instanceof InternalServerErrorException) && (attempt < PATIENT_READS || away())) {
         setTimeout(() => void this.completed(pieceId, attempt + 1), WATCH_INTERVAL_MS).unref();
         return;
       }

@@ -131,23 +131,31 @@ return 1
 `;
 
 /**
- * ARGV: prefix, owner, limit. The jobs whose owner's lease has lapsed (it died, or lost Redis for
- * longer than its lease) become this process's, if its own lease holds; returns for each its id,
- * its hash and its work (read here, so that a claimed job cannot be left unread). A job
- * its owner handed over (a graceful stop) is not counted as taken over after a death.
+ * ARGV: prefix, owner, limit, this claim's nonce, then the nonces of earlier claims whose reply
+ * was lost (their jobs are this process's already, and are given again). The jobs whose owner's
+ * lease has lapsed (it died, or lost Redis for longer than its lease) become this process's, if
+ * its own lease holds; returns for each its id, its hash and its work (read here, so that a
+ * claimed job cannot be left unread). A job its owner handed over (a graceful stop) is not
+ * counted as taken over after a death.
  */
 const CLAIM = `
 local prefix, me = ARGV[1], ARGV[2]
 local taken = {}
 if redis.call('EXISTS', prefix .. ':jobs:owner:' .. me) == 0 then return taken end
+local unconfirmed = {}
+for i = 5, #ARGV do unconfirmed[ARGV[i]] = true end
 for _, id in ipairs(redis.call('SMEMBERS', prefix .. ':jobs:owned')) do
   if #taken >= tonumber(ARGV[3]) then break end
   local job = prefix .. ':job:' .. id
   local owner = redis.call('HGET', job, 'owner')
   if not owner then
     redis.call('SREM', prefix .. ':jobs:owned', id)
+  elseif owner == me and unconfirmed[redis.call('HGET', job, 'claim') or ''] then
+    -- Claimed by a call whose reply was lost: given again.
+    redis.call('HSET', job, 'claim', ARGV[4])
+    table.insert(taken, { id, redis.call('HGETALL', job), redis.call('GET', job .. ':work') or '' })
   elseif owner ~= me and redis.call('EXISTS', prefix .. ':jobs:owner:' .. owner) == 0 then
-    redis.call('HSET', job, 'owner', me)
+    redis.call('HSET', job, 'owner', me, 'claim', ARGV[4])
     if redis.call('HGET', job, 'handed') == '1' then redis.call('HDEL', job, 'handed')
     else redis.call('HINCRBY', job, 'takeovers', 1) end
     table.insert(taken, { id, redis.call('HGETALL', job), redis.call('GET', job .. ':work') or '' })
@@ -183,6 +191,9 @@ return 1
 
 type Hash = Record<string, string>;
 
+/** Errors of a Redis that will answer again soon (or of no answer at all). */
+const AWAY = /timed out|connection is closed|^(READONLY|BUSY|MASTERDOWN|LOADING|TRYAGAIN)\b/i;
+
 /** The ids this store makes (randomUUID). */
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -202,6 +213,10 @@ export class RedisJobStore implements SharedJobStore {
   private leaseTimer?: NodeJS.Timeout;
   /** Since when Redis has answered this process without a break (claims wait a lease's lifetime after). */
   private readySince = Date.now();
+  /** Nonces of claims whose reply did not come back. */
+  private readonly unconfirmedClaims = new Set<string>();
+  /** Each end's writes found incomplete, so that they are not tried for ever. */
+  private readonly incomplete = new WeakMap<JobEnd, number>();
   /** Each end's token, the same for its retries. */
   private readonly endTokens = new WeakMap<JobEnd, string>();
   private subscriber?: Redis;
@@ -223,8 +238,10 @@ export class RedisJobStore implements SharedJobStore {
    * cancels asked through any process. Called once the pool's link is open.
    */
   open(subscriber: Redis): void {
-    // Not once handed over: a reconnection then must not bring the lease back.
-    const renew = (): void => void (this.leaseTimer && this.renewLease().catch(() => undefined));
+    this.readySince = Date.now();
+    // Not once handed over: a reconnection then must not bring the lease back. A renewal that
+    // fails may have let the lease lapse: claims wait a lease's lifetime again.
+    const renew = (): void => void (this.leaseTimer && this.renewLease().catch(() => void (this.readySince = Date.now())));
     this.leaseTimer = setInterval(renew, Math.max(50, Math.floor(this.link.config.lockDurationMs / 3)));
     this.leaseTimer.unref();
     renew();
@@ -314,8 +331,15 @@ export class RedisJobStore implements SharedJobStore {
           ...pairs(fields),
         ),
       );
-      // Written again from the start by the job's writes, as after an outage.
-      if (ended === -1) throw new JobStoreAwayError('the result being recorded was incomplete in Redis; writing it again');
+      // Written again from the start by the job's writes, as after an outage; not for ever (a
+      // Redis that evicts keys may evict it again each time).
+      if (ended === -1) {
+        const tries = (this.incomplete.get(end) ?? 0) + 1;
+        this.incomplete.set(end, tries);
+        const message = 'the result being recorded was incomplete in Redis (evicted, or a push sent twice)';
+        if (tries >= 3) throw new Error(`${message}, ${tries} times`);
+        throw new JobStoreAwayError(`${message}; writing it again`);
+      }
       return ended === 1;
     } catch (error) {
       void this.redis.del(pending).catch(() => undefined);
@@ -359,11 +383,17 @@ export class RedisJobStore implements SharedJobStore {
     if (limit <= 0 || this.redis.status !== 'ready' || !this.leaseTimer || sinceReady < this.link.config.lockDurationMs)
       return [];
     await this.renewLease();
-    const claimed = (await this.run(() => this.redis.eval(CLAIM, 0, this.prefix, this.instance, limit))) as [
-      string,
-      string[],
-      string,
-    ][];
+    // A claim whose reply is lost has still made its jobs this process's: the next one asks for
+    // them again by its nonce, so that none is owned here and run nowhere.
+    const nonce = randomUUID();
+    const unconfirmed = [...this.unconfirmedClaims];
+    this.unconfirmedClaims.add(nonce);
+    // Bounded: after 20 failed calls in a row (Redis away, when the script hardly ever ran) the oldest goes.
+    if (this.unconfirmedClaims.size > 20) this.unconfirmedClaims.delete(unconfirmed[0]);
+    const claimed = (await this.run(() =>
+      this.redis.eval(CLAIM, 0, this.prefix, this.instance, limit, nonce, ...unconfirmed),
+    )) as [string, string[], string][];
+    this.unconfirmedClaims.clear();
     return claimed.map(([id, flat, work]) => {
       const hash: Hash = {};
       for (let i = 0; i < flat.length; i += 2) hash[flat[i]] = flat[i + 1];
@@ -444,7 +474,9 @@ export class RedisJobStore implements SharedJobStore {
       return await command();
     } catch (error) {
       const answer = this.link.asServiceError(error);
-      const away = this.redis.status !== 'ready' || /timed out|connection is closed/i.test((error as Error).message);
+      // Out of reach, or refusing for now (a replica read-only after a failover, a busy script,
+      // loading its data): a passing state. Out of memory is a refusal: the result may be why.
+      const away = this.redis.status !== 'ready' || AWAY.test((error as Error).message);
       throw away ? new JobStoreAwayError(answer.message, { cause: error }) : answer;
     }
   }

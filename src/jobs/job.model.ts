@@ -51,7 +51,18 @@ export const MAX_PART_CHARS = 1 << 20;
 export function storedParts(parts: readonly string[]): string[] {
   const out: string[] = [];
   for (const part of parts) {
-    for (let at = 0; at < part.length; at += MAX_PART_CHARS) out.push(part.slice(at, at + MAX_PART_CHARS));
+    if (part.length <= MAX_PART_CHARS) {
+      if (part.length > 0) out.push(part); // as it is: reading a character would flatten a rope
+      continue;
+    }
+    for (let at = 0; at < part.length;) {
+      let end = Math.min(part.length, at + MAX_PART_CHARS);
+      // Never between the two halves of a surrogate pair (an emoji): each half alone is not UTF-8.
+      const last = part.charCodeAt(end - 1);
+      if (end < part.length && last >= 0xd800 && last <= 0xdbff) end--;
+      out.push(part.slice(at, end));
+      at = end;
+    }
   }
   return out;
 }

@@ -47,6 +47,8 @@ const ROW_BYTES = 'COALESCE(result_bytes, octet_length(result), 0)';
 const STORED_BYTES = `COALESCE(SUM(${ROW_BYTES}), 0)`;
 /** A transaction writes parts of this many characters at most (and one part, however long): a few ms each. */
 const CHARACTERS_PER_WRITE = 1 << 20;
+/** A large result's writer waits for a WAL checkpoint every this many characters. */
+const CHARACTERS_PER_CHECKPOINT = 8 << 20;
 /** Parts read per step while a result is served. */
 const PARTS_PER_READ = 4;
 const RESULT_GONE = 'the result was dropped while it was being read (the job store keeps its byte budget)';
@@ -146,7 +148,16 @@ export class SqliteJobStore implements JobStore {
       }
       if (tuning.maxPageCount !== undefined) db.pragma(`max_page_count = ${Math.trunc(tuning.maxPageCount)}`);
       // The WAL is folded back by a thread of its own, not inside this connection's commits.
-      const checkpointer = journal === 'wal' ? WalCheckpointer.start(file) : undefined;
+      const opened = db;
+      const checkpointer =
+        journal === 'wal'
+          ? WalCheckpointer.start(file, (reason) => {
+              logger.warn(
+                `jobsDatabase ${JSON.stringify(file)}: the WAL checkpoint thread was given up (${reason}); SQLite checkpoints in commits again`,
+              );
+              if (opened.open) opened.pragma('wal_autocheckpoint = 1000');
+            })
+          : undefined;
       if (checkpointer) db.pragma('wal_autocheckpoint = 0');
       return new SqliteJobStore(file, db, tuning.maxResultBytes ?? DEFAULT_RESULT_BUDGET_BYTES, shrinks, checkpointer);
     } catch (error) {
@@ -202,6 +213,7 @@ export class SqliteJobStore implements JobStore {
     if (incoming > this.maxResultBytes) throw new JobResultTooLargeError(incoming, this.maxResultBytes);
     const insert = this.db.prepare('INSERT INTO alectio_job_parts (job_id, n, part) VALUES (?, ?, ?)');
     this.call(() => this.db.prepare('DELETE FROM alectio_job_parts WHERE job_id = ?').run(id));
+    let sinceCheckpoint = 0;
     for (let n = 0; n < parts.length;) {
       if (n > 0) await yieldToEventLoop();
       const from = n;
@@ -214,6 +226,13 @@ export class SqliteJobStore implements JobStore {
           })
           .immediate(),
       );
+      // Written faster than folded back, the WAL would grow by the whole result: a checkpoint
+      // every few MiB, waited for while the event loop serves on.
+      sinceCheckpoint += chars;
+      if (this.checkpointer && sinceCheckpoint >= CHARACTERS_PER_CHECKPOINT) {
+        sinceCheckpoint = 0;
+        await this.checkpointer.checkpoint();
+      }
     }
     const ended = this.call(() =>
       this.db

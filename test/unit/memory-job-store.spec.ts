@@ -32,6 +32,17 @@ describe('MemoryJobStore', () => {
     expect(parts.join('')).toBe(given.join(''));
   });
 
+  it('never cuts a part between the two halves of an emoji, which would not survive UTF-8', async () => {
+    const store = new MemoryJobStore();
+    await store.create(job('a'));
+    const long = `${'x'.repeat((1 << 20) - 1)}😀${'y'.repeat(10)}`; // the emoji's first half is the 2^20th unit
+    await store.finish('a', end([long]));
+    const parts: string[] = [];
+    for await (const part of (await store.get('a'))!.result!.parts()) parts.push(part);
+    expect(parts.map((part) => part.length)).toEqual([(1 << 20) - 1, 12]);
+    expect(Buffer.concat(parts.map((part) => Buffer.from(part, 'utf8'))).toString('utf8')).toBe(long);
+  });
+
   it('writes an end once: a second is refused (false), and progress after it is ignored', async () => {
     const store = new MemoryJobStore();
     await store.create(job('a'));
