@@ -2,6 +2,9 @@
 // counts after known calls, the scrape checked by Prometheus's own promtool (Debian's
 // prometheus package, installed by scripts/ensure-test-tools.sh), and the app's own registry.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, type ExecutionContext, Get, Res } from '@nestjs/common';
@@ -10,8 +13,9 @@ import type { Response } from 'express';
 import { Counter, Registry } from 'prom-client';
 import request from 'supertest';
 
-import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
+import { buildSample } from './fixtures/app.process.js';
 import { startFixtureApp } from './fixtures/fixture.app.js';
+import { Pools } from './fixtures/pool.js';
 import { RedisServer } from './fixtures/redis.server.js';
 
 /** The value of one sample of a scrape, `name{labels} value`; undefined when absent. */
@@ -190,33 +194,25 @@ describe('Prometheus metrics', () => {
 });
 
 describe('Prometheus metrics of a distributed pool: real processes on a real Redis', () => {
-  const processes: AppProcess[] = [];
   let redis: { url: string; stop(): Promise<void> };
+  let dir: string;
+  let pools: Pools;
 
   beforeAll(async () => {
     buildSample();
     redis = await RedisServer.shared();
+    dir = mkdtempSync(join(tmpdir(), 'alectio-metrics-'));
+    pools = new Pools(dir, () => redis.url);
   }, 120_000);
   afterAll(async () => {
-    for (const member of processes) {
-      member.child.kill('SIGKILL');
-      await member.exited;
-    }
+    await pools?.stopAll();
     await redis?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('counts the pieces by outcome, the retries and the workers', async () => {
-    const env = {
-      ALECTIO_QUEUE: 'metrics',
-      POOL_QUIET: '',
-      ALECTIO_REDIS_URL: redis.url,
-      ALECTIO_INFER_CHUNK: '100',
-      ALECTIO_ATTEMPTS: '2',
-      POOL_METRICS: '1',
-    };
-    const api = await new AppProcess('pool-member', 'api', env, await freePort()).ready();
-    processes.push(api);
-    processes.push(await new AppProcess('pool-member', 'worker', env, 0).ready());
+    const { start } = pools.pool({ ALECTIO_INFER_CHUNK: '100', ALECTIO_ATTEMPTS: '2', POOL_METRICS: '1' });
+    const [api] = await Promise.all([start('api'), start('worker')]);
     // 250 indices in chunks of 100: three pieces, completed.
     const unlabeled = Array.from({ length: 250 }, (_, i) => i);
     await request(api.url).post('/infer').send({ unlabeled, ckpt_file: 'a' }).expect(200);

@@ -13,8 +13,9 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import request from 'supertest';
 
-import { AppProcess, buildSample, freePort } from './fixtures/app.process.js';
+import { buildSample } from './fixtures/app.process.js';
 import { startFixtureApp } from './fixtures/fixture.app.js';
+import { Pools } from './fixtures/pool.js';
 import { RedisServer } from './fixtures/redis.server.js';
 
 const parentOf = (span: ReadableSpan) =>
@@ -89,36 +90,25 @@ describe('spans in one process, with the SDK registered', () => {
 });
 
 describe('spans across a distributed pool: real processes on a real Redis', () => {
-  const processes: AppProcess[] = [];
   let redis: { url: string; stop(): Promise<void> };
   let dir: string;
+  let pools: Pools;
 
   beforeAll(async () => {
     buildSample();
     redis = await RedisServer.shared();
     dir = mkdtempSync(join(tmpdir(), 'alectio-trace-'));
+    pools = new Pools(dir, () => redis.url);
   }, 120_000);
   afterAll(async () => {
-    for (const member of processes) {
-      member.child.kill('SIGKILL');
-      await member.exited;
-    }
+    await pools?.stopAll();
     await redis?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("makes each worker's span a child of the API process's span, chunk by chunk and for a job", async () => {
-    const log = join(dir, 'events.log');
-    const env = {
-      ALECTIO_QUEUE: 'tracing',
-      POOL_QUIET: '',
-      POOL_LOG: log,
-      POOL_TRACE: '1',
-      ALECTIO_REDIS_URL: redis.url,
-      ALECTIO_INFER_CHUNK: '100',
-    };
-    const api = await new AppProcess('pool-member', 'api', env, await freePort()).ready();
-    processes.push(api, await new AppProcess('pool-member', 'worker', env, 0).ready());
+    const { start, log } = pools.pool({ POOL_TRACE: '1', ALECTIO_INFER_CHUNK: '100' });
+    const [api] = await Promise.all([start('api'), start('worker')]);
     const unlabeled = Array.from({ length: 250 }, (_, i) => i);
     await request(api.url).post('/infer').send({ unlabeled, ckpt_file: 'a' }).expect(200);
     const job = await request(api.url)
